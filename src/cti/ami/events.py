@@ -1,0 +1,190 @@
+"""Domain events the call tracker publishes: what happened to an interaction.
+
+Every event carries a monotonic `seq` (per tracker), the time `at` (from the injected
+clock) and the `interaction_id` (Asterisk's Linkedid, which survives Local-channel
+optimisation where Uniqueid does not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+EndReason = Literal["hangup", "ended_while_disconnected"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEvent:
+    seq: int
+    at: float
+    interaction_id: str
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InteractionStarted(CallEvent):
+    uniqueid: str
+    channel: str
+    caller_num: str
+    caller_name: str
+    resynced: bool = False  # learnt from CoreShowChannels after a reconnect
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelJoined(CallEvent):
+    """A further channel (agent leg, Local half, spy) joined the interaction."""
+
+    uniqueid: str
+    channel: str
+    resynced: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InteractionAnswered(CallEvent):
+    uniqueid: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InteractionBridged(CallEvent):
+    uniqueid: str
+    channel: str
+    bridge_id: str
+    peers: tuple[str, ...]  # channel names already in the bridge
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InteractionUnbridged(CallEvent):
+    uniqueid: str
+    channel: str
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InteractionHeld(CallEvent):
+    uniqueid: str
+    channel: str
+    moh_class: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InteractionResumed(CallEvent):
+    uniqueid: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DtmfReceived(CallEvent):
+    uniqueid: str
+    digit: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CtiVariableSet(CallEvent):
+    """A `CTI_*` channel variable (leading `__`/`_` inheritance marks stripped)."""
+
+    uniqueid: str
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStarted(CallEvent):
+    uniqueid: str
+    channel: str
+    file: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStopped(CallEvent):
+    uniqueid: str
+    file: str
+    by: Literal["stop", "hangup"]  # Asterisk sends no MixMonitorStop on hangup
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueJoined(CallEvent):
+    uniqueid: str
+    queue: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueLeft(CallEvent):
+    uniqueid: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueAbandoned(CallEvent):
+    uniqueid: str
+    queue: str
+    waited_s: int
+    position: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRinging(CallEvent):
+    queue: str
+    member: str
+    interface: str
+    agent_channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentNoAnswer(CallEvent):
+    queue: str
+    member: str
+    ring_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentAnswered(CallEvent):
+    queue: str
+    member: str
+    agent_channel: str
+    waited_s: int
+    ring_s: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentCompleted(CallEvent):
+    queue: str
+    member: str
+    talk_s: int
+    waited_s: int
+    hung_up_by: str  # "agent" | "caller" | "transfer"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginateResult(CallEvent):
+    """Outcome of an async Originate; `interaction_id` is "" when no channel came up."""
+
+    action_id: str
+    success: bool
+    reason_code: int
+    reason: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelEnded(CallEvent):
+    uniqueid: str
+    channel: str
+    cause: int
+    cause_txt: str
+    reason: EndReason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InteractionEnded(CallEvent):
+    reason: EndReason
+    duration_s: float
+    cause: int
+    cause_txt: str

@@ -1,0 +1,112 @@
+"""The AMI feed: raw messages -> typed events -> call tracker -> published domain events.
+
+This is the single place where AMI dicts become typed models. Events nobody consumes
+are counted but not typed, and VarSet (about half of a busy PBX's traffic) is
+filtered on its variable name before any model is built.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import structlog
+
+from cti.ami import models as m
+from cti.ami.codec import parse_event
+from cti.ami.events import CallEvent
+from cti.ami.tracker import CallTracker, wants_varset
+from cti.ami.wire import RawMessage
+
+log = structlog.get_logger("cti.ami")
+
+# Channel variables read back from Asterisk after a reconnect.
+RESYNC_VARIABLES = ("CTI_TOPIC", "CTI_LANG", "CTI_PRIORITY", "CTI_INTERACTION", "CTI_ROUTED")
+
+E = TypeVar("E", bound=m.AmiEvent)
+
+
+class ActionSender(Protocol):
+    async def send_action(self, fields: dict[str, str], *, timeout: float | None = None) -> Any:
+        ...
+
+
+class AmiFeed:
+    """Feeds the tracker (and other subscribers) from one AMI client."""
+
+    def __init__(
+        self,
+        tracker: CallTracker,
+        publish: Callable[[CallEvent], None],
+        clock: Callable[[], float],
+    ) -> None:
+        self.tracker = tracker
+        self._publish = publish
+        self._clock = clock
+        self._subscribers: dict[str, list[Callable[[Any], None]]] = {}
+        self._wanted = set(tracker.handled_events) | {"Shutdown"}
+        self.counts: Counter[str] = Counter()
+        self.invalid = 0
+
+    def subscribe(self, cls: type[E], callback: Callable[[E], None]) -> None:
+        """Receive every typed event of one class (after the tracker has seen it)."""
+        self._subscribers.setdefault(cls.__name__, []).append(callback)
+        self._wanted.add(cls.__name__)
+
+    def on_raw(self, raw: RawMessage) -> None:
+        headers = raw.headers
+        name = headers["Event"]
+        self.counts[name] += 1
+        if name not in self._wanted:
+            return
+        if name == "VarSet" and not wants_varset(headers.get("Variable", "")):
+            return
+        event = parse_event(raw)
+        if isinstance(event, m.GenericEvent):
+            self.invalid += 1
+            log.warning("ami.invalid_event", event=name, error=event.error)
+            return
+        if isinstance(event, m.Shutdown):
+            log.warning("ami.asterisk_shutdown", restart=event.restart)
+        linkedid = getattr(event, "linkedid", "")
+        for out in self.tracker.apply(event, self._clock()):
+            self._publish(out)
+        for callback in self._subscribers.get(name, ()):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("ami.subscriber_failed", event=name, interaction=linkedid)
+
+    async def resync(self, ami: ActionSender) -> None:
+        """After every login: rebuild what Asterisk has now, end what vanished."""
+        self.tracker.begin_epoch()
+        listing = await ami.send_action({"Action": "CoreShowChannels"})
+        status = await ami.send_action(
+            {"Action": "Status", "Variables": ",".join(RESYNC_VARIABLES)}
+        )
+        channels = [
+            e for e in (parse_event(_raw(msg)) for msg in listing[1:])
+            if isinstance(e, m.CoreShowChannel)
+        ]  # fmt: skip
+        statuses = [
+            e for e in (parse_event(_raw(msg)) for msg in status[1:])
+            if isinstance(e, m.Status)
+        ]  # fmt: skip
+        published = self.tracker.resync(channels, statuses, self._clock())
+        for out in published:
+            self._publish(out)
+        log.info("ami.resynced", channels=len(channels), changes=len(published))
+
+
+def _raw(msg: Any) -> RawMessage:
+    """panoramisk Message (values may be lists for repeated headers) -> RawMessage."""
+    headers: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
+    for key, value in msg.items():
+        if isinstance(value, list):
+            headers[key] = value[0]
+            repeated[key] = list(value)
+        else:
+            headers[key] = value
+    return RawMessage(headers, repeated or None)

@@ -1,0 +1,68 @@
+"""Command line: `cti serve`, `cti check-config`, `cti bench NAME`, `cti --version`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cti import __version__
+from cti.config import ConfigError, Settings, load_settings
+from cti.logs import configure_logging
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cti", description="CTI server and ACD for Asterisk.")
+    p.add_argument("--version", action="version", version=f"cti {__version__}")
+    p.add_argument("--config", type=Path, help="TOML file (CTI_* variables override it)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the CTI server against Asterisk")
+    sub.add_parser("check-config", help="validate the configuration and print it (no secrets)")
+    bench = sub.add_parser("bench", help="print performance figures (last line: JSON)")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    ami = bench_sub.add_parser("ami", help="AMI parse -> typed event -> tracker throughput")
+    ami.add_argument("--events", type=int, default=300_000, help="stream length")
+    ami.add_argument("--transcripts", type=Path, default=None,
+                     help="folder of Asterisk transcripts (default: ../shared/ami-transcripts)")
+    return p
+
+
+def _settings(path: Path | None) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        print("configuration is invalid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check-config":
+        settings = _settings(args.config)
+        print(settings.model_dump_json(indent=2))  # SecretStr dumps as "**********"
+        return 0
+    if args.command == "serve":
+        settings = _settings(args.config)
+        configure_logging(settings.log.level, settings.log.format)
+        from cti.app import serve
+
+        try:
+            asyncio.run(serve(settings))
+        except Exception as exc:  # a clear one-line reason, not a traceback
+            code = getattr(exc, "code", type(exc).__name__)
+            print(f"cti: {code}: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if args.command == "bench" and args.bench == "ami":
+        from cti.bench.ami import run
+
+        return run(events=args.events, transcripts=args.transcripts)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""Configuration: one pydantic-settings model fed by `CTI_*` variables and a TOML file.
+
+Precedence (highest first): explicit overrides, environment (`CTI_AMI__PORT=5038`,
+`CTI_DATABASE_URL=...`), the TOML file given with `--config`, defaults.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError(f"must be 1..65535, got {value}")
+    return value
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError(f"must be > 0, got {value}")
+    return value
+
+
+Port = Annotated[int, AfterValidator(_port)]
+Seconds = Annotated[float, AfterValidator(_positive)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AmiSettings(_Section):
+    """How to reach Asterisk's manager interface."""
+
+    host: str = "127.0.0.1"
+    port: Port = 5038
+    username: str = "cti"
+    secret: SecretStr = SecretStr("")
+    # md5 = Challenge/Login with Key: the secret never crosses the wire.
+    auth: Literal["plain", "md5"] = "md5"
+    connect_timeout_s: Seconds = 5.0
+    action_timeout_s: Seconds = 10.0
+    # A silent peer is detected within two ping intervals.
+    ping_interval_s: Seconds = 10.0
+    reconnect_min_s: Seconds = 0.5
+    reconnect_max_s: Seconds = 30.0
+    # A message larger than this is dropped (logged); memory stays bounded.
+    max_message_bytes: Annotated[int, AfterValidator(_positive)] = 1_048_576
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    # auto: readable console on a terminal, JSON lines otherwise.
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(BaseSettings):
+    """Everything `cti` can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CTI_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    ami: AmiSettings = AmiSettings()
+    http: HttpSettings = HttpSettings()
+    log: LogSettings = LogSettings()
+    database_url: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs (see load_settings); listing the
+        # environment first makes it win over the file.
+        return (env_settings, init_settings)
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; `str()` lists every problem, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _format_validation_error(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        elif "input" in err and err["type"] not in ("missing",) and "got" not in msg:
+            shown = err["input"]
+            if "secret" in where or "url" in where:
+                shown = "***"
+            msg = f"{msg}, got {shown!r}"
+        problems.append(f"{where}: {msg}")
+    return problems
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Build the settings from a TOML file (optional) and the environment.
+
+    Raises ConfigError naming every bad field ("ami.port: must be 1..65535, got 70000").
+    """
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError([f"{path}: no such file"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    try:
+        return Settings(**file_values)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from None
