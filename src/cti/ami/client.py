@@ -179,17 +179,19 @@ class _Manager(Manager):  # type: ignore[misc]
 class AmiClient:
     """One logical AMI session that survives PBX restarts and network drops."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         settings: AmiSettings,
         on_event: Callable[[RawMessage], None],
         on_connected: Callable[[], Awaitable[None]] | None = None,
+        on_session_start: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self._on_event = on_event
         self._on_connected = on_connected
+        self._on_session_start = on_session_start
         self.clock = clock
         self._rng = rng or random.Random()
         self.state: State = "disconnected"
@@ -263,6 +265,8 @@ class AmiClient:
         try:
             self.banner = await asyncio.wait_for(proto.banner, s.connect_timeout_s)
             self._attach(proto)
+            if self._on_session_start is not None:
+                self._on_session_start()  # before any event of this session is delivered
             await self._login()
         except BaseException as exc:
             proto.close()
@@ -372,7 +376,7 @@ class AmiClient:
         try:
             self._on_event(raw)
         except Exception:  # a bug in a consumer must not kill the connection
-            log.exception("ami.event_handler_failed", event=raw.headers.get("Event"))
+            log.exception("ami.event_handler_failed", ami_event=raw.headers.get("Event"))
 
     def _raw_send(self, fields: dict[str, str]) -> Any:
         for key, value in fields.items():

@@ -65,7 +65,7 @@ class AmiFeed:
         event = parse_event(raw)
         if isinstance(event, m.GenericEvent):
             self.invalid += 1
-            log.warning("ami.invalid_event", event=name, error=event.error)
+            log.warning("ami.invalid_event", ami_event=name, error=event.error)
             return
         if isinstance(event, m.Shutdown):
             log.warning("ami.asterisk_shutdown", restart=event.restart)
@@ -76,11 +76,14 @@ class AmiFeed:
             try:
                 callback(event)
             except Exception:
-                log.exception("ami.subscriber_failed", event=name, interaction=linkedid)
+                log.exception("ami.subscriber_failed", ami_event=name, interaction=linkedid)
+
+    def begin_session(self) -> None:
+        """A new AMI connection: events from here on are fresh knowledge."""
+        self.tracker.begin_epoch()
 
     async def resync(self, ami: ActionSender) -> None:
         """After every login: rebuild what Asterisk has now, end what vanished."""
-        self.tracker.begin_epoch()
         listing = await ami.send_action({"Action": "CoreShowChannels"})
         status = await ami.send_action(
             {"Action": "Status", "Variables": ",".join(RESYNC_VARIABLES)}

@@ -8,6 +8,7 @@ do not), interactions by Linkedid.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from cti.ami import events as ev
 from cti.ami import models as m
 
 UP = 6  # AST_STATE_UP
+ENDED_MEMORY = 10_000  # hung-up Uniqueids remembered to ignore late events about them
 
 
 
@@ -86,6 +88,7 @@ class CallTracker:
         self.interactions: dict[str, Interaction] = {}
         self.bridges: dict[str, set[str]] = {}
         self.epoch = 0
+        self._ended: OrderedDict[str, None] = OrderedDict()  # recent hangups, bounded
         self._seq = 0
         self._out: list[ev.CallEvent] = []
         self._handlers: dict[type[m.AmiEvent], Callable[[Any, float], None]] = {
@@ -220,10 +223,16 @@ class CallTracker:
             )
         return chan
 
-    def _channel(self, e: m.ChannelInfo, now: float) -> Channel:
-        """The channel an event is about, adopting it if we never saw its Newchannel."""
+    def _channel(self, e: m.ChannelInfo, now: float) -> Channel | None:
+        """The channel an event is about, adopting it if we never saw its Newchannel.
+
+        None for a channel that already hung up: Asterisk 22 sends e.g. NewCallerid
+        *after* Hangup (transcript 07); that must not bring the channel back.
+        """
         chan = self.channels.get(e.uniqueid)
         if chan is None:
+            if e.uniqueid in self._ended or not e.uniqueid:
+                return None
             chan = self._add_channel(e, now)
         chan.epoch = self.epoch
         return chan
@@ -258,6 +267,9 @@ class CallTracker:
         if chan.bridge_id:
             self.bridges.get(chan.bridge_id, set()).discard(chan.uniqueid)
         del self.channels[chan.uniqueid]
+        self._ended[chan.uniqueid] = None
+        if len(self._ended) > ENDED_MEMORY:
+            self._ended.popitem(last=False)
         if chan.local_peer in self.channels:
             self.channels[chan.local_peer].local_peer = ""
         self._emit(ev.ChannelEnded, now, chan.linkedid, uniqueid=chan.uniqueid,
@@ -280,17 +292,23 @@ class CallTracker:
 
     def _on_newstate(self, e: m.Newstate, now: float) -> None:
         chan = self._channel(e, now)
+        if chan is None:
+            return
         chan.state = e.channel_state
         if e.channel_state == UP:
             self._mark_answered(chan, now)
 
     def _on_newexten(self, e: m.Newexten, now: float) -> None:
         chan = self._channel(e, now)
+        if chan is None:
+            return
         chan.context, chan.exten, chan.priority = e.context, e.exten, e.priority
         chan.application = e.application
 
     def _on_callerid(self, e: m.NewCallerid, now: float) -> None:
         chan = self._channel(e, now)
+        if chan is None:
+            return
         chan.caller_num, chan.caller_name = e.caller_id_num, e.caller_id_name
         inter = self.interactions.get(chan.linkedid)
         if inter is not None and chan.uniqueid == inter.id:
@@ -298,6 +316,8 @@ class CallTracker:
 
     def _on_connected_line(self, e: m.NewConnectedLine, now: float) -> None:
         chan = self._channel(e, now)
+        if chan is None:
+            return
         chan.connected_num, chan.connected_name = e.connected_line_num, e.connected_line_name
 
     def _on_hangup(self, e: m.Hangup, now: float) -> None:
@@ -306,13 +326,16 @@ class CallTracker:
             self._end_channel(chan, now, e.cause, e.cause_txt, "hangup")
 
     def _on_varset(self, e: m.VarSet, now: float) -> None:
-        if wants_varset(e.variable):
-            self._set_var(self._channel(e, now), e.variable, e.value, now)
+        chan = self._channel(e, now) if wants_varset(e.variable) else None
+        if chan is not None:
+            self._set_var(chan, e.variable, e.value, now)
 
     def _on_dtmf(self, e: m.DTMFEnd, now: float) -> None:
         if e.direction != "Received":
             return
         chan = self._channel(e, now)
+        if chan is None:
+            return
         inter = self.interactions.get(chan.linkedid)
         if inter is not None:
             inter.dtmf += e.digit
@@ -320,6 +343,8 @@ class CallTracker:
 
     def _on_hold(self, e: m.MusicOnHoldStart | m.Hold, now: float) -> None:
         chan = self._channel(e, now)
+        if chan is None:
+            return
         if not chan.on_hold:
             chan.on_hold = True
             self._emit(ev.InteractionHeld, now, chan.linkedid, uniqueid=chan.uniqueid,
@@ -327,6 +352,8 @@ class CallTracker:
 
     def _on_resume(self, e: m.MusicOnHoldStop | m.Unhold, now: float) -> None:
         chan = self._channel(e, now)
+        if chan is None:
+            return
         if chan.on_hold:
             chan.on_hold = False
             self._emit(ev.InteractionResumed, now, chan.linkedid, uniqueid=chan.uniqueid,
@@ -334,6 +361,8 @@ class CallTracker:
 
     def _on_mixmonitor_start(self, e: m.MixMonitorStart, now: float) -> None:
         chan = self._channel(e, now)
+        if chan is None:
+            return
         chan.recording = chan.pending_recording_file
         inter = self.interactions.get(chan.linkedid)
         if inter is not None:
@@ -343,6 +372,8 @@ class CallTracker:
 
     def _on_mixmonitor_stop(self, e: m.MixMonitorStop, now: float) -> None:
         chan = self._channel(e, now)
+        if chan is None:
+            return
         if chan.recording or chan.pending_recording_file:
             self._emit(ev.RecordingStopped, now, chan.linkedid, uniqueid=chan.uniqueid,
                        file=chan.recording or chan.pending_recording_file, by="stop")
@@ -350,6 +381,8 @@ class CallTracker:
 
     def _on_bridge_enter(self, e: m.BridgeEnter, now: float) -> None:
         chan = self._channel(e, now)
+        if chan is None:
+            return
         members = self.bridges.setdefault(e.bridge_uniqueid, set())
         peers = tuple(
             sorted(self.channels[u].name for u in members if u in self.channels)
@@ -361,6 +394,8 @@ class CallTracker:
 
     def _on_bridge_leave(self, e: m.BridgeLeave, now: float) -> None:
         chan = self._channel(e, now)
+        if chan is None:
+            return
         self.bridges.get(e.bridge_uniqueid, set()).discard(chan.uniqueid)
         chan.bridge_id = ""
         self._emit(ev.InteractionUnbridged, now, chan.linkedid, uniqueid=chan.uniqueid,
@@ -371,10 +406,13 @@ class CallTracker:
 
     def _on_local_bridge(self, e: m.LocalBridge, now: float) -> None:
         one, two = self._channel(e.local_one, now), self._channel(e.local_two, now)
-        one.local_peer, two.local_peer = two.uniqueid, one.uniqueid
+        if one is not None and two is not None:
+            one.local_peer, two.local_peer = two.uniqueid, one.uniqueid
 
     def _on_queue_join(self, e: m.QueueCallerJoin, now: float) -> None:
         chan = self._channel(e, now)
+        if chan is None:
+            return
         inter = self.interactions.get(chan.linkedid)
         if inter is not None:
             inter.queue = e.queue

@@ -63,7 +63,8 @@ class FakeAmiServer:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.silent = False
+        self._silenced: set[int] = set()
+        self._live: set[int] = set()
         self.script_done = asyncio.Event()
 
     async def start(self) -> int:
@@ -74,12 +75,13 @@ class FakeAmiServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        self.drop_all()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self.drop_all()  # handlers see EOF and return by themselves
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=2.0)
+            for task in pending:  # only a handler stuck in a write gets here
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -88,6 +90,10 @@ class FakeAmiServer:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+
+    def silence(self) -> None:
+        """Stop answering on the current connections, keeping them open (no FIN)."""
+        self._silenced |= self._live
 
     def inject(self, data: bytes) -> None:
         """Write raw bytes to every connected client."""
@@ -100,18 +106,25 @@ class FakeAmiServer:
         self._tasks.add(task)
         self._writers.add(writer)
         script = self.scripts[min(self.connections, len(self.scripts) - 1)]
+        index = self.connections
         self.connections += 1
+        self._live.add(index)
         try:
-            await self._play(script, reader, writer)
+            await self._play(script, reader, writer, index)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self._live.discard(index)
             self._writers.discard(writer)
             self._tasks.discard(task)
             writer.transport.abort()
 
     async def _play(
-        self, script: Script, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        script: Script,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        index: int,
     ) -> None:
         steps = [s for s in script.section.steps if s.sent]
         ids: dict[str, str] = {}
@@ -122,7 +135,7 @@ class FakeAmiServer:
             if action is None:
                 return
             self.received.append(action)
-            if self.silent:
+            if index in self._silenced:
                 continue
             name, action_id = action.get("Action", ""), action.get("ActionID", "")
             expected = steps[nxt] if nxt < len(steps) else None
