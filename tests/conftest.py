@@ -5,7 +5,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from cti.sim import transcripts  # noqa: E402
+from cti.sim import transcripts
 
 
 @pytest.fixture(scope="session", autouse=True)

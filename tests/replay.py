@@ -61,8 +61,9 @@ async def replay(number: int, section: int = 0, auth: str = "plain") -> Replay:
     async def on_connected() -> None:
         await feed.resync(client)
 
-    client = AmiClient(settings, on_event=on_raw, on_connected=on_connected,
-                       on_session_start=feed.begin_session)
+    client = AmiClient(
+        settings, on_event=on_raw, on_connected=on_connected, on_session_start=feed.begin_session
+    )
     try:
         await client.start()
         steps = [s for s in sec.steps[1:] if s.sent and s.name.lower() not in _OWN]

@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import pytest
-from replay import FakeClock
 from structlog.testing import capture_logs
 
 from cti.ami import events as ev
@@ -17,6 +16,7 @@ from cti.ami.tracker import CallTracker
 from cti.config import AmiSettings
 from cti.sim.fake_ami import BANNER, FakeAmiServer, Script
 from cti.sim.transcripts import Section, Step
+from replay import FakeClock
 
 LOGIN_OK = "Response: Success\r\nActionID: {id}\r\nMessage: Authentication accepted\r\n\r\n"
 
@@ -144,7 +144,7 @@ async def test_inflight_originate_fails_and_is_never_resent(servers) -> None:  #
     listing = asyncio.ensure_future(h.client.send_action({"Action": "CoreShowChannels"}))
     await eventually(lambda: any(a.get("Action") == "Originate" for a in server.received))
     server.drop_all()
-    with pytest.raises(AmiConnectionLost, match="Originate .* was in flight; it was not sent again"):
+    with pytest.raises(AmiConnectionLost, match=r"Originate .* in flight; it was not sent again"):
         await originate
     # A read-only action is retried on the new link and succeeds.
     result = await listing
@@ -183,7 +183,8 @@ async def test_bad_credentials_raise_and_never_stay_unauthenticated(servers) -> 
 
     with pytest.raises(AmiLoginError, match="Authentication failed"):
         await h.client.start()
-    assert h.client.state == "disconnected" and not h.client._tasks
+    assert h.client.state == "disconnected"
+    assert not h.client._tasks
 
 
 async def test_unreachable_host_is_a_clear_error(servers) -> None:  # type: ignore[no-untyped-def]
@@ -217,7 +218,8 @@ async def test_garbage_and_oversized_input_is_logged_and_survived(servers) -> No
     assert any("garbage line" in str(p.get("problem")) for p in problems)
     assert any("oversized" in str(p.get("problem")) for p in problems)
     assert any(p["event"] == "ami.invalid_event" and "ChannelState" in p["error"] for p in problems)
-    assert h.client.connected and h.client.connects == 1
+    assert h.client.connected
+    assert h.client.connects == 1
     assert "9.9" not in h.tracker.interactions
     await h.client.close()
 
@@ -226,9 +228,11 @@ async def test_utf8_split_across_tcp_reads(servers) -> None:  # type: ignore[no-
     server = await servers(Script(session()))
     h = Harness(server)
     await h.client.start()
-    data = channel_block("Newchannel", "1795000000.8", "PJSIP/x-8").replace(
-        "Иван Петров", "Kovács Éva — Иван"
-    ).encode("utf-8")
+    data = (
+        channel_block("Newchannel", "1795000000.8", "PJSIP/x-8")
+        .replace("Иван Петров", "Kovács Éva — Иван")
+        .encode("utf-8")
+    )
     cut = data.index("É".encode()) + 1  # inside the two-byte É
     server.inject(data[:cut])
     await asyncio.sleep(0.05)  # separate TCP segments, separate reads

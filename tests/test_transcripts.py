@@ -6,11 +6,11 @@ The assertions are the facts a person reading the transcript would state.
 from __future__ import annotations
 
 import pytest
-from replay import replay
 
 from cti.ami import events as ev
 from cti.ami.errors import AmiActionError, OriginateFailed
 from cti.sim import transcripts
+from replay import replay
 
 
 async def test_01_login_status_and_errors() -> None:
@@ -58,25 +58,31 @@ async def test_01_md5_challenge_login() -> None:
     r = await replay(1, 2, auth="md5")
     assert r.server.received[0]["Action"] == "Challenge"
     login = r.server.received[1]
-    assert login["AuthType"] == "MD5" and "Secret" not in login
+    assert login["AuthType"] == "MD5"
+    assert "Secret" not in login
     assert r.results["c-events-call"]["Events"] == "On"
 
 
 async def test_02_originate_outcomes() -> None:
     r = await replay(2)
     ok = r.results["orig-b-1"]
-    assert ok[-1]["Event"] == "OriginateResponse" and ok[-1]["Uniqueid"] == "cti-b-0001"
+    assert ok[-1]["Event"] == "OriginateResponse"
+    assert ok[-1]["Uniqueid"] == "cti-b-0001"
     no_ext = r.results["orig-b-2-fail"]
     assert isinstance(no_ext, OriginateFailed)
-    assert no_ext.reason_code == 0 and no_ext.channel == "Local/nonexistent@scen-b"
+    assert no_ext.reason_code == 0
+    assert no_ext.channel == "Local/nonexistent@scen-b"
     no_answer = r.results["orig-b-3-noanswer"]
     assert isinstance(no_answer, OriginateFailed)
     assert (no_answer.reason_code, no_answer.reason) == (3, "no answer")
     sync_fail = r.results["orig-b-5-sync-noanswer"]
-    assert isinstance(sync_fail, AmiActionError) and sync_fail.message == "Originate failed"
+    assert isinstance(sync_fail, AmiActionError)
+    assert sync_fail.message == "Originate failed"
     results = {e.action_id: e for e in r.of(ev.OriginateResult)}
-    assert results["orig-b-1"].success and results["orig-b-1"].interaction_id == "cti-b-0001"
-    assert not results["orig-b-2-fail"].success and results["orig-b-2-fail"].interaction_id == ""
+    assert results["orig-b-1"].success
+    assert results["orig-b-1"].interaction_id == "cti-b-0001"
+    assert not results["orig-b-2-fail"].success
+    assert results["orig-b-2-fail"].interaction_id == ""
     assert results["orig-b-3-noanswer"].reason_code == 3
     # Variables set in the dialplan, including the inherited __CTI_INHERIT.
     cti_vars = {(e.name, e.value) for e in r.of(ev.CtiVariableSet)}
@@ -86,7 +92,8 @@ async def test_02_originate_outcomes() -> None:
     assert bridged[-1].peers == ("Local/2001@scen-b-callee-00000002;1",)
     ends = {e.interaction_id: e for e in r.of(ev.InteractionEnded)}
     assert ends["1795437543.8"].cause_txt == "User alerting, no answer"
-    assert len(ends) == 5 and not r.tracker.interactions
+    assert len(ends) == 5
+    assert not r.tracker.interactions
 
 
 async def test_04_fastagi_call_seen_from_ami() -> None:
@@ -110,7 +117,8 @@ async def test_05_queue_wait_answer_and_abandon() -> None:
     assert (rna.interaction_id, rna.member, rna.ring_s) == ("cti-d-c1", "Agent Two", 4.0)
     (answered,) = r.of(ev.AgentAnswered)
     assert (answered.interaction_id, answered.member) == ("cti-d-c1", "Agent One")
-    assert answered.waited_s == 6 and answered.ring_s == 1
+    assert answered.waited_s == 6
+    assert answered.ring_s == 1
     (done,) = r.of(ev.AgentCompleted)
     assert (done.talk_s, done.hung_up_by) == (4, "agent")
     (abandon,) = r.of(ev.QueueAbandoned)
@@ -172,4 +180,5 @@ async def test_09_sip_call_into_queue() -> None:
     (done,) = r.of(ev.AgentCompleted)
     assert (done.talk_s, done.hung_up_by) == (7, "caller")
     (end,) = r.of(ev.InteractionEnded)
-    assert end.interaction_id == started.interaction_id and end.cause == 16
+    assert end.interaction_id == started.interaction_id
+    assert end.cause == 16

@@ -37,8 +37,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     async def on_connected() -> None:
         await feed.resync(ami)
 
-    ami = AmiClient(settings.ami, on_event=feed.on_raw, on_connected=on_connected,
-                       on_session_start=feed.begin_session)
+    ami = AmiClient(
+        settings.ami,
+        on_event=feed.on_raw,
+        on_connected=on_connected,
+        on_session_start=feed.begin_session,
+    )
     try:
         await ami.start()
         log.info("cti.started", ami=f"{settings.ami.host}:{settings.ami.port}")

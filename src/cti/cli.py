@@ -24,8 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     ami = bench_sub.add_parser("ami", help="AMI parse -> typed event -> tracker throughput")
     ami.add_argument("--events", type=int, default=300_000, help="stream length")
-    ami.add_argument("--transcripts", type=Path, default=None,
-                     help="folder of Asterisk transcripts (default: ../shared/ami-transcripts)")
+    ami.add_argument(
+        "--transcripts",
+        type=Path,
+        default=None,
+        help="folder of Asterisk transcripts (default: ../shared/ami-transcripts)",
+    )
     return p
 
 

@@ -90,15 +90,17 @@ class _Action(Action):  # type: ignore[misc]
 class _Protocol(AMIProtocol):  # type: ignore[misc]
     """panoramisk's protocol with our framing, routing and failure rules."""
 
+    closed: bool
+    transport: asyncio.Transport
+    responses: dict[str, Any]
+
     def __init__(self, client: AmiClient) -> None:
         self._client = client
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.encoding = "utf-8"
-        self.framer = AmiFramer(
-            self._client.settings.max_message_bytes, on_problem=self._problem
-        )
+        self.framer = AmiFramer(self._client.settings.max_message_bytes, on_problem=self._problem)
         self.banner: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     def _problem(self, text: str) -> None:
@@ -179,7 +181,7 @@ class _Manager(Manager):  # type: ignore[misc]
 class AmiClient:
     """One logical AMI session that survives PBX restarts and network drops."""
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         settings: AmiSettings,
         on_event: Callable[[RawMessage], None],
@@ -233,6 +235,10 @@ class AmiClient:
     @property
     def connected(self) -> bool:
         return self.state == "connected"
+
+    @property
+    def closed(self) -> bool:
+        return self.state == "closed"
 
     async def wait_connected(self, timeout: float) -> None:
         try:
@@ -326,10 +332,10 @@ class AmiClient:
     async def _supervise(self) -> None:
         """Reconnect with capped exponential backoff and jitter after every drop."""
         s = self.settings
-        while self.state != "closed":
+        while not self.closed:
             await self._lost.wait()
             attempt = 0
-            while self.state != "closed":
+            while not self.closed:
                 ceiling = min(s.reconnect_max_s, s.reconnect_min_s * 2**attempt)
                 delay = ceiling * (0.5 + 0.5 * self._rng.random())
                 attempt += 1
@@ -420,7 +426,7 @@ class AmiClient:
         if last.get("Event") == "OriginateResponse" and last.get("Response") != "Success":
             code = int(last.get("Reason") or 0)
             raise OriginateFailed(code, ORIGINATE_REASONS.get(code, "failed"), last.get("Channel"))
-        return result  # type: ignore[no-any-return]
+        return result
 
 
 def _error_text(msg: Message) -> str:

@@ -50,7 +50,7 @@ def parse_event(msg: RawMessage) -> m.AmiEvent:
     if cls is None:
         cls = m.ListComplete if name.endswith("Complete") else None
     if cls is None:
-        return m.GenericEvent(event=name, fields=headers)
+        return m.GenericEvent.model_validate({"Event": name, "fields": headers})
     data: dict[str, Any] = _nest(headers, cls.nested) if cls.nested else headers
     if cls is m.Status and "Variable" in headers:
         data = dict(data)
@@ -58,7 +58,5 @@ def parse_event(msg: RawMessage) -> m.AmiEvent:
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        where = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        return m.GenericEvent(event=name, fields=headers, error=where)
+        where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return m.GenericEvent.model_validate({"Event": name, "fields": headers, "error": where})

@@ -28,8 +28,7 @@ E = TypeVar("E", bound=m.AmiEvent)
 
 
 class ActionSender(Protocol):
-    async def send_action(self, fields: dict[str, str], *, timeout: float | None = None) -> Any:
-        ...
+    async def send_action(self, fields: dict[str, str], *, timeout: float | None = None) -> Any: ...
 
 
 class AmiFeed:
@@ -48,6 +47,7 @@ class AmiFeed:
         self._wanted = set(tracker.handled_events) | {"Shutdown"}
         self.counts: Counter[str] = Counter()
         self.invalid = 0
+        self.skipped = 0  # events nobody consumes: counted, never typed
 
     def subscribe(self, cls: type[E], callback: Callable[[E], None]) -> None:
         """Receive every typed event of one class (after the tracker has seen it)."""
@@ -58,9 +58,10 @@ class AmiFeed:
         headers = raw.headers
         name = headers["Event"]
         self.counts[name] += 1
-        if name not in self._wanted:
-            return
-        if name == "VarSet" and not wants_varset(headers.get("Variable", "")):
+        if name not in self._wanted or (
+            name == "VarSet" and not wants_varset(headers.get("Variable", ""))
+        ):
+            self.skipped += 1
             return
         event = parse_event(raw)
         if isinstance(event, m.GenericEvent):

@@ -20,7 +20,6 @@ UP = 6  # AST_STATE_UP
 ENDED_MEMORY = 10_000  # hung-up Uniqueids remembered to ignore late events about them
 
 
-
 @dataclass(slots=True)
 class Channel:
     uniqueid: str
@@ -205,20 +204,31 @@ class CallTracker:
         inter = self.interactions.get(chan.linkedid)
         if inter is None:
             inter = Interaction(
-                id=chan.linkedid, started_at=now, caller_num=chan.caller_num,
+                id=chan.linkedid,
+                started_at=now,
+                caller_num=chan.caller_num,
                 caller_name=chan.caller_name,
             )
             self.interactions[inter.id] = inter
             inter.channels.add(chan.uniqueid)
             self._emit(
-                ev.InteractionStarted, now, inter.id, uniqueid=chan.uniqueid,
-                channel=chan.name, caller_num=chan.caller_num, caller_name=chan.caller_name,
+                ev.InteractionStarted,
+                now,
+                inter.id,
+                uniqueid=chan.uniqueid,
+                channel=chan.name,
+                caller_num=chan.caller_num,
+                caller_name=chan.caller_name,
                 resynced=resynced,
             )
         else:
             inter.channels.add(chan.uniqueid)
             self._emit(
-                ev.ChannelJoined, now, inter.id, uniqueid=chan.uniqueid, channel=chan.name,
+                ev.ChannelJoined,
+                now,
+                inter.id,
+                uniqueid=chan.uniqueid,
+                channel=chan.name,
                 resynced=resynced,
             )
         return chan
@@ -243,8 +253,9 @@ class CallTracker:
         inter = self.interactions.get(chan.linkedid)
         if inter is not None and inter.answered_at is None:
             inter.answered_at = now
-            self._emit(ev.InteractionAnswered, now, inter.id, uniqueid=chan.uniqueid,
-                       channel=chan.name)
+            self._emit(
+                ev.InteractionAnswered, now, inter.id, uniqueid=chan.uniqueid, channel=chan.name
+            )
 
     def _set_var(self, chan: Channel, name: str, value: str, now: float) -> None:
         if name == "MIXMONITOR_FILENAME":
@@ -254,15 +265,22 @@ class CallTracker:
         inter = self.interactions.get(chan.linkedid)
         if inter is not None and inter.cti_vars.get(name) != value:
             inter.cti_vars[name] = value
-            self._emit(ev.CtiVariableSet, now, inter.id, uniqueid=chan.uniqueid, name=name,
-                       value=value)
+            self._emit(
+                ev.CtiVariableSet, now, inter.id, uniqueid=chan.uniqueid, name=name, value=value
+            )
 
     def _end_channel(
         self, chan: Channel, now: float, cause: int, cause_txt: str, reason: ev.EndReason
     ) -> None:
         if chan.recording:
-            self._emit(ev.RecordingStopped, now, chan.linkedid, uniqueid=chan.uniqueid,
-                       file=chan.recording, by="hangup")
+            self._emit(
+                ev.RecordingStopped,
+                now,
+                chan.linkedid,
+                uniqueid=chan.uniqueid,
+                file=chan.recording,
+                by="hangup",
+            )
             chan.recording = ""
         if chan.bridge_id:
             self.bridges.get(chan.bridge_id, set()).discard(chan.uniqueid)
@@ -272,17 +290,31 @@ class CallTracker:
             self._ended.popitem(last=False)
         if chan.local_peer in self.channels:
             self.channels[chan.local_peer].local_peer = ""
-        self._emit(ev.ChannelEnded, now, chan.linkedid, uniqueid=chan.uniqueid,
-                   channel=chan.name, cause=cause, cause_txt=cause_txt, reason=reason)
+        self._emit(
+            ev.ChannelEnded,
+            now,
+            chan.linkedid,
+            uniqueid=chan.uniqueid,
+            channel=chan.name,
+            cause=cause,
+            cause_txt=cause_txt,
+            reason=reason,
+        )
         inter = self.interactions.get(chan.linkedid)
         if inter is None:
             return
         inter.channels.discard(chan.uniqueid)
         if not inter.channels:
             del self.interactions[inter.id]
-            self._emit(ev.InteractionEnded, now, inter.id, reason=reason,
-                       duration_s=max(0.0, now - inter.started_at), cause=cause,
-                       cause_txt=cause_txt)
+            self._emit(
+                ev.InteractionEnded,
+                now,
+                inter.id,
+                reason=reason,
+                duration_s=max(0.0, now - inter.started_at),
+                cause=cause,
+                cause_txt=cause_txt,
+            )
 
     # --- handlers ------------------------------------------------------------------------
 
@@ -347,8 +379,14 @@ class CallTracker:
             return
         if not chan.on_hold:
             chan.on_hold = True
-            self._emit(ev.InteractionHeld, now, chan.linkedid, uniqueid=chan.uniqueid,
-                       channel=chan.name, moh_class=e.moh_class)
+            self._emit(
+                ev.InteractionHeld,
+                now,
+                chan.linkedid,
+                uniqueid=chan.uniqueid,
+                channel=chan.name,
+                moh_class=e.moh_class,
+            )
 
     def _on_resume(self, e: m.MusicOnHoldStop | m.Unhold, now: float) -> None:
         chan = self._channel(e, now)
@@ -356,8 +394,9 @@ class CallTracker:
             return
         if chan.on_hold:
             chan.on_hold = False
-            self._emit(ev.InteractionResumed, now, chan.linkedid, uniqueid=chan.uniqueid,
-                       channel=chan.name)
+            self._emit(
+                ev.InteractionResumed, now, chan.linkedid, uniqueid=chan.uniqueid, channel=chan.name
+            )
 
     def _on_mixmonitor_start(self, e: m.MixMonitorStart, now: float) -> None:
         chan = self._channel(e, now)
@@ -367,16 +406,28 @@ class CallTracker:
         inter = self.interactions.get(chan.linkedid)
         if inter is not None:
             inter.recordings.append(chan.recording)
-        self._emit(ev.RecordingStarted, now, chan.linkedid, uniqueid=chan.uniqueid,
-                   channel=chan.name, file=chan.recording)
+        self._emit(
+            ev.RecordingStarted,
+            now,
+            chan.linkedid,
+            uniqueid=chan.uniqueid,
+            channel=chan.name,
+            file=chan.recording,
+        )
 
     def _on_mixmonitor_stop(self, e: m.MixMonitorStop, now: float) -> None:
         chan = self._channel(e, now)
         if chan is None:
             return
         if chan.recording or chan.pending_recording_file:
-            self._emit(ev.RecordingStopped, now, chan.linkedid, uniqueid=chan.uniqueid,
-                       file=chan.recording or chan.pending_recording_file, by="stop")
+            self._emit(
+                ev.RecordingStopped,
+                now,
+                chan.linkedid,
+                uniqueid=chan.uniqueid,
+                file=chan.recording or chan.pending_recording_file,
+                by="stop",
+            )
         chan.recording = ""
 
     def _on_bridge_enter(self, e: m.BridgeEnter, now: float) -> None:
@@ -384,13 +435,18 @@ class CallTracker:
         if chan is None:
             return
         members = self.bridges.setdefault(e.bridge_uniqueid, set())
-        peers = tuple(
-            sorted(self.channels[u].name for u in members if u in self.channels)
-        )
+        peers = tuple(sorted(self.channels[u].name for u in members if u in self.channels))
         members.add(chan.uniqueid)
         chan.bridge_id = e.bridge_uniqueid
-        self._emit(ev.InteractionBridged, now, chan.linkedid, uniqueid=chan.uniqueid,
-                   channel=chan.name, bridge_id=e.bridge_uniqueid, peers=peers)
+        self._emit(
+            ev.InteractionBridged,
+            now,
+            chan.linkedid,
+            uniqueid=chan.uniqueid,
+            channel=chan.name,
+            bridge_id=e.bridge_uniqueid,
+            peers=peers,
+        )
 
     def _on_bridge_leave(self, e: m.BridgeLeave, now: float) -> None:
         chan = self._channel(e, now)
@@ -398,8 +454,14 @@ class CallTracker:
             return
         self.bridges.get(e.bridge_uniqueid, set()).discard(chan.uniqueid)
         chan.bridge_id = ""
-        self._emit(ev.InteractionUnbridged, now, chan.linkedid, uniqueid=chan.uniqueid,
-                   channel=chan.name, bridge_id=e.bridge_uniqueid)
+        self._emit(
+            ev.InteractionUnbridged,
+            now,
+            chan.linkedid,
+            uniqueid=chan.uniqueid,
+            channel=chan.name,
+            bridge_id=e.bridge_uniqueid,
+        )
 
     def _on_bridge_destroy(self, e: m.BridgeDestroy, now: float) -> None:
         self.bridges.pop(e.bridge_uniqueid, None)
@@ -416,8 +478,14 @@ class CallTracker:
         inter = self.interactions.get(chan.linkedid)
         if inter is not None:
             inter.queue = e.queue
-        self._emit(ev.QueueJoined, now, chan.linkedid, uniqueid=chan.uniqueid,
-                   queue=e.queue, position=e.position)
+        self._emit(
+            ev.QueueJoined,
+            now,
+            chan.linkedid,
+            uniqueid=chan.uniqueid,
+            queue=e.queue,
+            position=e.position,
+        )
 
     def _on_queue_leave(self, e: m.QueueCallerLeave, now: float) -> None:
         self._emit(ev.QueueLeft, now, e.linkedid, uniqueid=e.uniqueid, queue=e.queue)
@@ -426,37 +494,76 @@ class CallTracker:
         inter = self.interactions.get(e.linkedid)
         if inter is not None:
             inter.abandoned, inter.waited_s = True, e.hold_time
-        self._emit(ev.QueueAbandoned, now, e.linkedid, uniqueid=e.uniqueid, queue=e.queue,
-                   waited_s=e.hold_time, position=e.original_position)
+        self._emit(
+            ev.QueueAbandoned,
+            now,
+            e.linkedid,
+            uniqueid=e.uniqueid,
+            queue=e.queue,
+            waited_s=e.hold_time,
+            position=e.original_position,
+        )
 
     def _on_agent_called(self, e: m.AgentCalled, now: float) -> None:
-        self._emit(ev.AgentRinging, now, e.linkedid, queue=e.queue, member=e.member_name,
-                   interface=e.interface, agent_channel=e.dest.channel)
+        self._emit(
+            ev.AgentRinging,
+            now,
+            e.linkedid,
+            queue=e.queue,
+            member=e.member_name,
+            interface=e.interface,
+            agent_channel=e.dest.channel,
+        )
 
     def _on_agent_rna(self, e: m.AgentRingNoAnswer, now: float) -> None:
-        self._emit(ev.AgentNoAnswer, now, e.linkedid, queue=e.queue, member=e.member_name,
-                   ring_s=e.ring_time_ms / 1000.0)
+        self._emit(
+            ev.AgentNoAnswer,
+            now,
+            e.linkedid,
+            queue=e.queue,
+            member=e.member_name,
+            ring_s=e.ring_time_ms / 1000.0,
+        )
 
     def _on_agent_connect(self, e: m.AgentConnect, now: float) -> None:
         inter = self.interactions.get(e.linkedid)
         if inter is not None:
             inter.agent, inter.waited_s = e.member_name, e.hold_time
-        self._emit(ev.AgentAnswered, now, e.linkedid, queue=e.queue, member=e.member_name,
-                   agent_channel=e.dest.channel, waited_s=e.hold_time,
-                   ring_s=e.ring_time)
+        self._emit(
+            ev.AgentAnswered,
+            now,
+            e.linkedid,
+            queue=e.queue,
+            member=e.member_name,
+            agent_channel=e.dest.channel,
+            waited_s=e.hold_time,
+            ring_s=e.ring_time,
+        )
 
     def _on_agent_complete(self, e: m.AgentComplete, now: float) -> None:
         inter = self.interactions.get(e.linkedid)
         if inter is not None:
             inter.talk_s = e.talk_time
-        self._emit(ev.AgentCompleted, now, e.linkedid, queue=e.queue, member=e.member_name,
-                   talk_s=e.talk_time, waited_s=e.hold_time, hung_up_by=e.reason)
+        self._emit(
+            ev.AgentCompleted,
+            now,
+            e.linkedid,
+            queue=e.queue,
+            member=e.member_name,
+            talk_s=e.talk_time,
+            waited_s=e.hold_time,
+            hung_up_by=e.reason,
+        )
 
     def _on_originate_response(self, e: m.OriginateResponse, now: float) -> None:
         chan = self.channels.get(e.uniqueid) if e.uniqueid else None
         self._emit(
-            ev.OriginateResult, now, chan.linkedid if chan else "", action_id=e.action_id,
-            success=e.response == "Success", reason_code=e.reason,
+            ev.OriginateResult,
+            now,
+            chan.linkedid if chan else "",
+            action_id=e.action_id,
+            success=e.response == "Success",
+            reason_code=e.reason,
             reason=m.ORIGINATE_REASONS.get(e.reason, f"reason code {e.reason}"),
             channel=e.channel,
         )
