@@ -182,3 +182,22 @@ async def test_09_sip_call_into_queue() -> None:
     (end,) = r.of(ev.InteractionEnded)
     assert end.interaction_id == started.interaction_id
     assert end.cause == 16
+
+
+def test_every_event_in_the_transcripts_has_a_typed_model() -> None:
+    from cti.ami import models as m
+    from cti.ami.codec import parse_event
+    from cti.ami.wire import AmiFramer
+
+    seen: dict[str, type] = {}
+    for number in (1, 2, 4, 5, 6, 7, 8, 9):
+        for section in transcripts.load_ami(transcripts.find(number)):
+            framer = AmiFramer()
+            for raw in framer.feed(section.server_bytes):
+                if "Event" in raw.headers:
+                    seen[raw.headers["Event"]] = type(parse_event(raw))
+    untyped = sorted(name for name, cls in seen.items() if cls is m.GenericEvent)
+    assert untyped == []
+    assert len(seen) >= 80
+    assert seen["OriginateResponse"] is m.OriginateResponse
+    assert seen["QueueSummaryComplete"] is m.ListComplete

@@ -298,6 +298,8 @@ class AmiClient:
                 await self._on_connected()
             except AmiError as exc:
                 log.warning("ami.resync_failed", error=str(exc))
+            except Exception:  # a bug in the resync must not stop reconnecting
+                log.exception("ami.resync_crashed")
 
     def _attach(self, proto: _Protocol) -> None:
         self._protocol = proto
