@@ -54,6 +54,8 @@ IDEMPOTENT_ACTIONS = frozenset(
     }
 )  # fmt: skip
 
+PROBLEMS_LOGGED_IN_FULL = 20  # per connection
+
 State = Literal["disconnected", "connecting", "connected", "closed"]
 
 
@@ -102,9 +104,14 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         self.encoding = "utf-8"
         self.framer = AmiFramer(self._client.settings.max_message_bytes, on_problem=self._problem)
         self.banner: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.problems = 0
 
     def _problem(self, text: str) -> None:
-        log.warning("ami.bad_input", problem=text)
+        # The first few are logged in full; then one line per thousand, so a peer
+        # spewing garbage cannot flood the log.
+        self.problems += 1
+        if self.problems <= PROBLEMS_LOGGED_IN_FULL or self.problems % 1000 == 0:
+            log.warning("ami.bad_input", problem=text, count=self.problems)
 
     def send(self, data: Any, as_list: bool | None = False) -> asyncio.Future[Any]:
         if self.closed:
