@@ -166,8 +166,15 @@ async def test_08_pjsip_lists() -> None:
     assert {"agent100", "agent200"} <= names
     assert isinstance(r.results["showcontacts-1"], AmiActionError)
     assert r.results["showcontacts-1"].message == "No Contacts found"
-    statuses = [e for e in r.raw_events if e["Event"] == "ContactStatus"]
-    assert statuses
+    # agent100 became reachable once sipp answered OPTIONS; agent200 registered, then left.
+    statuses = [
+        (e["AOR"], e["ContactStatus"]) for e in r.raw_events if e["Event"] == "ContactStatus"
+    ]
+    assert statuses == [
+        ("agent100", "Reachable"),
+        ("agent200", "NonQualified"),
+        ("agent200", "Removed"),
+    ]
 
 
 async def test_09_sip_call_into_queue() -> None:
