@@ -35,7 +35,6 @@ class Replay:
     published: list[CallEvent]
     results: dict[str, Any]  # transcript ActionID -> response(s) or exception
     server: FakeAmiServer
-    feed: AmiFeed
     raw_events: list[dict[str, str]] = field(default_factory=list)
 
     def of(self, kind: type[CallEvent]) -> list[Any]:
@@ -73,4 +72,4 @@ async def replay(number: int, section: int = 0, auth: str = "plain") -> Replay:
     finally:
         await client.close()
         await server.close()
-    return Replay(tracker, published, results, server, feed, raw_events)
+    return Replay(tracker, published, results, server, raw_events)

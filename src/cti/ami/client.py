@@ -119,7 +119,6 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         return super().send(data, as_list=as_list)  # type: ignore[no-any-return]
 
     def data_received(self, data: bytes) -> None:
-        self._client.last_rx = self._client.clock()
         try:
             messages = self.framer.feed(data)
         except FramingError as exc:
@@ -204,7 +203,6 @@ class AmiClient:
         self.clock = clock
         self._rng = rng or random.Random()
         self.state: State = "disconnected"
-        self.last_rx = 0.0
         self.connects = 0  # successful logins, first one included
         self.banner = ""
         self._manager = _Manager(host=settings.host, port=settings.port, events="on")
@@ -294,7 +292,6 @@ class AmiClient:
             raise
         self.connects += 1
         self.state = "connected"
-        self.last_rx = self.clock()
         self._lost.clear()
         self._up.set()
         log.info("ami.connected", host=s.host, port=s.port, banner=self.banner,
@@ -422,7 +419,7 @@ class AmiClient:
             except TimeoutError:
                 raise AmiTimeout(f"{name}: no complete answer within {limit:g} s") from None
             except AmiConnectionLost:
-                if name.lower() not in IDEMPOTENT_ACTIONS or self.state == "closed":
+                if name.lower() not in IDEMPOTENT_ACTIONS or self.closed:
                     raise
                 left = deadline - self.clock()
                 if left <= 0:

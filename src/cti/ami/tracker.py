@@ -126,10 +126,6 @@ class CallTracker:
         """AMI event names the tracker consumes (others need not be typed for it)."""
         return frozenset(cls.__name__ for cls in self._handlers)
 
-    @property
-    def seq(self) -> int:
-        return self._seq
-
     def apply(self, event: m.AmiEvent, now: float) -> list[ev.CallEvent]:
         """Fold one AMI event in; return the domain events it caused (maybe none)."""
         handler = self._handlers.get(type(event))

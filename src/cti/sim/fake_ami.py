@@ -65,7 +65,6 @@ class FakeAmiServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._silenced: set[int] = set()
         self._live: set[int] = set()
-        self.script_done = asyncio.Event()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -147,11 +146,8 @@ class FakeAmiServer:
                 writer.write(_rewrite(expected.server, ids).encode("utf-8"))
                 await writer.drain()
                 if script.section.close_after is not None and nxt >= script.section.close_after:
-                    self.script_done.set()
                     return
                 nxt += 1
-                if nxt == len(steps):
-                    self.script_done.set()
                 continue
             reply, close = self._generic(script, name, action_id)
             if reply:
