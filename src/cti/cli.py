@@ -30,6 +30,19 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="folder of Asterisk transcripts (default: ../shared/ami-transcripts)",
     )
+    routing = bench_sub.add_parser(
+        "routing", help="ACD routing in simulated time vs FCFS references"
+    )
+    routing.add_argument(
+        "workload",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="workload file (default: ../shared/workloads/hotline-reference.yaml)",
+    )
+    routing.add_argument(
+        "--replications", type=int, default=None, help="days to simulate (default: the file's)"
+    )
     return p
 
 
@@ -65,6 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cti.bench.ami import run
 
         return run(events=args.events, transcripts=args.transcripts)
+    if args.command == "bench" and args.bench == "routing":
+        from cti.bench import routing as bench_routing
+
+        try:
+            return bench_routing.run(args.workload, args.replications)
+        except ConfigError as exc:
+            print("\n".join(exc.problems), file=sys.stderr)
+            return 2
     return 2
 
 

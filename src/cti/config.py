@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationError
 from pydantic_settings import (
@@ -105,7 +105,7 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def _format_validation_error(exc: ValidationError) -> list[str]:
+def format_validation_error(exc: ValidationError) -> list[str]:
     problems = []
     for err in exc.errors():
         where = ".".join(str(part) for part in err["loc"]) or "(top level)"
@@ -139,4 +139,25 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         return Settings(**file_values)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc)) from None
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[_M]) -> _M:
+    """Read a YAML file into a pydantic model; ConfigError names the file and every bad field."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: expected a mapping at the top, got {type(data).__name__}"])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([f"{path}: {p}" for p in format_validation_error(exc)]) from None

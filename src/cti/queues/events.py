@@ -1,0 +1,206 @@
+"""What the ACD decides: commands for the PBX side and events for everyone else.
+
+Every engine call returns a `Decisions` with both, in the order they happened.
+Commands are requests the driver turns into AMI actions; events are facts that go on
+the bus (and feed the statistics, the wallboard and the CDR).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+OfferFailure = Literal["no_answer", "busy", "unreachable"]
+Outcome = Literal["answered", "abandoned", "overflowed", "callback_failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["type"] = type(self).__name__
+        return data
+
+
+# --- commands: the PBX side acts on these ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectToAgent(_Record):
+    """Ring the agent's endpoint and bridge the waiting caller on answer."""
+
+    call: str
+    agent: str
+    endpoint: str
+    ring_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceCallback(_Record):
+    """Call the agent, then the citizen who accepted a callback (agent first)."""
+
+    call: str
+    agent: str
+    endpoint: str
+    number: str
+    ring_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOffer(_Record):
+    """Stop ringing the agent; the caller stays on hold, first in line."""
+
+    call: str
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Announce(_Record):
+    """Tell a waiting caller their position and expected wait (None: unknown)."""
+
+    call: str
+    position: int
+    expected_wait_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OverflowCall(_Record):
+    """Apply a queue's overflow action: offer a callback, voicemail, fallback queue."""
+
+    call: str
+    queue: str
+    action: Literal["callback", "voicemail", "queue", "fallback"]
+    target: str | None
+
+
+Command = ConnectToAgent | PlaceCallback | CancelOffer | Announce | OverflowCall
+
+
+# --- events: facts -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged(_Record):
+    at: float
+    agent: str
+    old: str
+    new: str
+    reason: str | None  # for not_ready
+    previous_s: float  # time spent in the previous state
+
+
+@dataclass(frozen=True, slots=True)
+class CallQueued(_Record):
+    at: float
+    call: str
+    queue: str
+    position: int
+    expected_wait_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallOffered(_Record):
+    at: float
+    call: str
+    queue: str
+    agent: str
+    waited_s: float
+    level: int  # the agent's lowest level over the queue's required skills (10 if none)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequeued(_Record):
+    """An offer did not end in an answer; the call keeps its place in line."""
+
+    at: float
+    call: str
+    queue: str
+    agent: str
+    cause: str  # no_answer | busy | unreachable | declined | agent_logout | ring_timeout
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered(_Record):
+    at: float
+    call: str
+    queue: str
+    agent: str
+    wait_s: float  # from joining the line to answer (ringing included)
+    matched: bool  # the agent met the queue's base (unrelaxed) requirements
+
+
+@dataclass(frozen=True, slots=True)
+class CallCompleted(_Record):
+    """An answered call ended; the agent goes to wrap-up."""
+
+    at: float
+    call: str
+    queue: str
+    agent: str
+    talk_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallAbandoned(_Record):
+    at: float
+    call: str
+    queue: str
+    wait_s: float
+    while_ringing: str | None  # the agent whose phone was ringing, if any
+
+
+@dataclass(frozen=True, slots=True)
+class CallOverflowed(_Record):
+    at: float
+    call: str
+    queue: str
+    action: str
+    target: str | None
+    wait_s: float
+    cause: Literal["max_wait", "max_length"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAccepted(_Record):
+    at: float
+    call: str
+    queue: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackFailed(_Record):
+    at: float
+    call: str
+    queue: str
+    agent: str
+
+
+Event = (
+    AgentStateChanged
+    | CallQueued
+    | CallOffered
+    | CallRequeued
+    | CallAnswered
+    | CallCompleted
+    | CallAbandoned
+    | CallOverflowed
+    | CallbackAccepted
+    | CallbackFailed
+)
+
+
+@dataclass(slots=True)
+class Decisions:
+    """What one engine step produced."""
+
+    commands: list[Command] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.commands or self.events)
+
+    def extend(self, other: Decisions) -> None:
+        self.commands.extend(other.commands)
+        self.events.extend(other.events)
