@@ -20,6 +20,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the CTI server against Asterisk")
     sub.add_parser("check-config", help="validate the configuration and print it (no secrets)")
+    check_acd = sub.add_parser(
+        "check-acd", help="validate an ACD file (queues, agents) and summarise it"
+    )
+    check_acd.add_argument("file", type=Path)
     bench = sub.add_parser("bench", help="print performance figures (last line: JSON)")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     ami = bench_sub.add_parser("ami", help="AMI parse -> typed event -> tracker throughput")
@@ -61,6 +65,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         settings = _settings(args.config)
         print(settings.model_dump_json(indent=2))  # SecretStr dumps as "**********"
+        return 0
+    if args.command == "check-acd":
+        from cti.queues import load_acd_config
+
+        try:
+            acd = load_acd_config(args.file)
+        except ConfigError as exc:
+            print("ACD configuration is invalid:", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 2
+        for name, queue in acd.queues.items():
+            members = sum(name in a.queues for a in acd.agents)
+            skills = ", ".join(f"{k}>={v}" for k, v in queue.skills.items()) or "any agent"
+            print(f"queue {name}: {skills}, priority {queue.priority}, {members} agents")
+        print(f"{len(acd.agents)} agents, not-ready reasons: {', '.join(acd.not_ready_reasons)}")
         return 0
     if args.command == "serve":
         settings = _settings(args.config)

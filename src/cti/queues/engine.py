@@ -426,6 +426,16 @@ class Acd:
             self._expected_wait(q, len(q.waiting) + 1),
         )
 
+    def may_serve(self, agent_id: str, call_id: str) -> bool:
+        """Would this agent, if ready, be allowed to take this call now?"""
+        agent, call = self._agent(agent_id), self._call(call_id)
+        q = self._queues[call.queue]
+        return (
+            agent.reachable
+            and call.queue in agent.profile.queues
+            and _fits(agent.profile, q.requirements[call.step]) is not None
+        )
+
     def queue_stats(self, name: str) -> QueueStats:
         return self._queue(name).stats
 
@@ -580,7 +590,12 @@ class Acd:
             self._push(
                 call.entered + cfg.relaxation[call.step].after_s, "relax", call.id, call.epoch
             )
-        if cfg.max_wait_s is not None and not call.overflow_offered:
+        # A callback has no caller on the line to overflow: it waits for its turn.
+        if (
+            cfg.max_wait_s is not None
+            and not call.overflow_offered
+            and call.callback_number is None
+        ):
             self._push(call.entered + cfg.max_wait_s, "max_wait", call.id, call.epoch)
         every = cfg.announce_every_s
         if every is not None and call.callback_number is None:
@@ -792,7 +807,7 @@ class Acd:
                 self._unqueue(call, q)
                 self._offer(call, agent)
         elif kind == "max_wait":
-            if not call.overflow_offered:
+            if not call.overflow_offered and call.callback_number is None:
                 self._overflow(call, q, "max_wait")
         elif kind == "announce":
             position = self._position(call, q)
