@@ -528,3 +528,34 @@ def test_check_acd_command_reports_the_bad_field(
         "queue child_protection: child_protection>=7, priority 5, 3 agents"
         in capsys.readouterr().out
     )
+
+
+def test_helper_keeps_an_expert_of_its_own_queue_ready() -> None:
+    cfg = config(
+        {
+            "benefits": {
+                "skills": {"benefits": 7},
+                "relaxation": [{"after_s": 0, "min_level": 5, "reserve": 1}, {"after_s": 30, "min_level": 5}],
+            },
+            "child": {"skills": {"child": 7}},
+        },
+        [
+            agent("helper", {"child": 9, "benefits": 5}, ["child", "benefits"]),
+            agent("peer", {"child": 8}, ["child"]),
+        ],
+    )
+    acd = Acd(cfg, 0.0)
+    acd.login("helper", 0, ready=True)
+    # The helper is the only child expert ready: it stays for the child line.
+    assert connects(acd.call_arrived("b1", "benefits", 1)) == []
+    # Another child expert becomes ready: now the helper may take the benefits call.
+    assert connects(acd.login("peer", 5, ready=True)) == [("b1", "helper")]
+    acd.offer_answered("b1", 6)
+    # Without a spare expert the second call waits until the reserve step ends (30 s).
+    acd.call_ended("b1", 8)  # helper in wrap-up until 28
+    assert connects(acd.call_arrived("c1", "child", 20)) == [("c1", "peer")]
+    acd.offer_answered("c1", 21)
+    acd.call_arrived("b2", "benefits", 29)  # helper ready since 28, but peer is busy
+    acd.tick(58)
+    assert [c.state for c in acd.calls() if c.id == "b2"] == ["waiting"]
+    assert connects(acd.tick(59)) == [("b2", "helper")]

@@ -17,7 +17,7 @@ from acd_helpers import OfferLedger, agent, check_invariants, config
 from cti.queues import Acd, AcdError, AgentState
 from cti.queues.events import Decisions
 
-AGENTS = ["a1", "a2", "a3", "a4"]
+AGENTS = ["a1", "a2", "a3", "a4", "a5"]
 QUEUES = ["social", "child", "overflow"]
 EXPECTED_REFUSALS = {
     "agent_logged_in",
@@ -33,7 +33,10 @@ CONFIG = config(
     queues={
         "social": {
             "skills": {"social": 7},
-            "relaxation": [{"after_s": 5, "min_level": 4}, {"after_s": 12, "any_agent": True}],
+            "relaxation": [
+                {"after_s": 5, "min_level": 4, "reserve": 1},
+                {"after_s": 12, "any_agent": True},
+            ],
             "wrap_up_s": 3,
             "ring_timeout_s": 4,
             "max_wait_s": 30,
@@ -55,6 +58,8 @@ CONFIG = config(
         agent("a2", {"child": 8}, ["child", "overflow"]),
         agent("a3", {"social": 4}, ["social", "overflow"]),
         agent("a4", {"social": 7, "child": 7}, ["social", "child", "overflow"]),
+        # Home queue child; helps social only while another child expert is ready.
+        agent("a5", {"child": 9, "social": 5}, ["child", "social"]),
     ],
 )
 

@@ -20,23 +20,30 @@ from cti.sim.routing import (
 )
 from cti.sim.workload import Workload, default_workload_path, load_workload
 
-# (seconds until secondary experts at level >= 5 may answer, until anyone may; None: never)
-TRADE_OFF: list[tuple[float, float | None]] = [
-    (0, None),
-    (5, 15),
-    (10, 20),
-    (10, 30),
-    (15, 45),
-    (20, None),
+L5 = 5  # the workload's secondary-expert level
+
+
+def _s(after_s: float, level: int | None = L5, reserve: int = 0) -> RelaxationStep:
+    if level is None:
+        return RelaxationStep(after_s=after_s, any_agent=True, reserve=reserve)
+    return RelaxationStep(after_s=after_s, min_level=level, reserve=reserve)
+
+
+# Relaxation settings for the trade-off table: secondary experts (level >= 5) after A s,
+# anyone after B s; "keep 1" = a helper must leave one expert of its own pool ready.
+TRADE_OFF: list[tuple[str, tuple[RelaxationStep, ...]]] = [
+    ("experts only", ()),
+    ("A=0 B=never", (_s(0),)),
+    ("A=5 B=15", (_s(5), _s(15, None))),
+    ("A=10 B=15 (default)", (_s(10), _s(15, None))),
+    ("A=10 B=20", (_s(10), _s(20, None))),
+    ("A=10 B=30", (_s(10), _s(30, None))),
+    ("A=15 B=45", (_s(15), _s(45, None))),
+    ("A=20 B=never", (_s(20),)),
+    ("A=0 keep 1, B=never", (_s(0, reserve=1),)),
+    ("A=0 keep 1, B=20", (_s(0, reserve=1), _s(20, None))),
 ]
 TIMING_HOURS = 2.0  # simulated hours per decision-time run
-
-
-def _steps(secondary_s: float, anyone_s: float | None) -> tuple[RelaxationStep, ...]:
-    steps = [RelaxationStep(after_s=secondary_s, min_level=5)]
-    if anyone_s is not None:
-        steps.append(RelaxationStep(after_s=anyone_s, any_agent=True))
-    return tuple(steps)
 
 
 def _figures(r: RoutingResult) -> dict[str, float]:
@@ -89,14 +96,13 @@ def run(workload_path: Path | None, replications: int | None) -> int:
         results[scenario.name] = simulate(workload, scenario, reps)
         print(_row(scenario.name, results[scenario.name]))
     print()
-    print("relaxation trade-off (router; level>=5 after A s, anyone after B s):")
+    print("relaxation trade-off (router; level >= 5 after A s, anyone after B s):")
     print(header)
     trade: list[dict[str, Any]] = []
-    for secondary_s, anyone_s in TRADE_OFF:
-        r = simulate(workload, skills_router(workload, _steps(secondary_s, anyone_s)), reps)
-        label = f"A={secondary_s:g} B={'never' if anyone_s is None else f'{anyone_s:g}'}"
+    for label, steps in TRADE_OFF:
+        r = simulate(workload, skills_router(workload, steps), reps)
         print(_row(label, r))
-        trade.append({"secondary_after_s": secondary_s, "anyone_after_s": anyone_s, **_figures(r)})
+        trade.append({"relaxation": label, **_figures(r)})
     print()
     print(
         f"decision time per engine step ({TIMING_HOURS:g} simulated hours, load scaled to agents):"

@@ -105,9 +105,11 @@ class _Queue:
     name: str
     config: QueueConfig
     requirements: list[Requirement]  # index = relaxation steps in force
+    reserves: list[int]  # experts a helper must leave ready at home, per step
     waiting: list[tuple[tuple[float, float, int], str]] = field(default_factory=list)
     ready: dict[str, _Agent] = field(default_factory=dict)  # ready, reachable members
     members: dict[str, _Agent] = field(default_factory=dict)  # logged-in members
+    ready_experts: set[str] = field(default_factory=set)  # ready members at base level
     stats: QueueStats = field(default_factory=QueueStats)
 
 
@@ -169,11 +171,16 @@ class Acd:
         self._calls: dict[str, _Call] = {}
         self._queues = {
             name: _Queue(
-                name, q, _requirements(q), stats=QueueStats(handle_estimate_s=q.default_handle_s)
+                name,
+                q,
+                _requirements(q),
+                [0] + [step.reserve for step in q.relaxation],
+                stats=QueueStats(handle_estimate_s=q.default_handle_s),
             )
             for name, q in config.queues.items()
         }
         self._reasons = frozenset(config.not_ready_reasons)
+        self._reserves = any(step.reserve for q in config.queues.values() for step in q.relaxation)
         for profile in config.agents:
             self._agents[profile.id] = _Agent(profile, since=now)
 
@@ -434,6 +441,10 @@ class Acd:
             agent.reachable
             and call.queue in agent.profile.queues
             and _fits(agent.profile, q.requirements[call.step]) is not None
+            and (
+                _fits(agent.profile, q.requirements[0]) is not None
+                or self._spare(agent) >= q.reserves[call.step]
+            )
         )
 
     def queue_stats(self, name: str) -> QueueStats:
@@ -510,15 +521,27 @@ class Acd:
             q = self._queues[name]
             q.members.pop(agent.profile.id, None)
             q.ready.pop(agent.profile.id, None)
+            q.ready_experts.discard(agent.profile.id)
 
     def _update_ready(self, agent: _Agent) -> None:
         routable = agent.state == AgentState.READY and agent.reachable
+        aid = agent.profile.id
         for name in agent.profile.queues:
             q = self._queues[name]
             if routable:
-                q.ready[agent.profile.id] = agent
+                q.ready[aid] = agent
+                if _fits(agent.profile, q.requirements[0]) is not None:
+                    q.ready_experts.add(aid)
             else:
-                q.ready.pop(agent.profile.id, None)
+                q.ready.pop(aid, None)
+                q.ready_experts.discard(aid)
+
+    def _spare(self, agent: _Agent) -> int:
+        """Other experts of the agent's home queue (its first) who are ready."""
+        if not agent.profile.queues:
+            return 0
+        home = self._queues[agent.profile.queues[0]]
+        return len(home.ready_experts) - (agent.profile.id in home.ready_experts)
 
     def _agent_available(self, agent: _Agent) -> None:
         """The agent is free: ready, then offered the best call it may serve."""
@@ -526,6 +549,14 @@ class Acd:
         call = self._pick_call(agent)
         if call is not None:
             self._offer(call, agent)
+        elif self._reserves and agent.profile.queues:
+            # One more ready expert at home may let ready peers help other queues.
+            home = self._queues[agent.profile.queues[0]]
+            for peer in list(home.ready.values()):
+                if peer is not agent and peer.state == AgentState.READY:
+                    other = self._pick_call(peer)
+                    if other is not None:
+                        self._offer(other, peer)
 
     def _release(self, agent: _Agent) -> None:
         """The agent's call is over (wrap-up done, or the offer ended without an answer
@@ -722,12 +753,15 @@ class Acd:
     def _pick_agent(self, call: _Call, q: _Queue) -> _Agent | None:
         """The ready agent for this call: best level, then longest idle, then id."""
         requirement = q.requirements[call.step]
+        reserve = q.reserves[call.step]
         base = q.config.skills
         by_level = self.config.agent_selection == "best_level"
         best: _Agent | None = None
         best_key: tuple[int, float, str] | None = None
         for agent in q.ready.values():
             if _fits(agent.profile, requirement) is None:
+                continue
+            if reserve and agent.profile.id not in q.ready_experts and self._spare(agent) < reserve:
                 continue
             level = _min_level(agent.profile, base) if by_level else 0
             key = (-level, agent.idle_since, agent.profile.id)
@@ -746,15 +780,19 @@ class Acd:
         best: _Call | None = None
         best_key: tuple[float, float, int] | None = None
         bonus = self.config.match_bonus
+        spare = self._spare(agent) if self._reserves else 0
         for name in agent.profile.queues:
             q = self._queues[name]
-            shift = bonus if _fits(agent.profile, q.requirements[0]) is not None else 0.0
+            expert = _fits(agent.profile, q.requirements[0]) is not None
+            shift = bonus if expert else 0.0
             for key, call_id in q.waiting:
                 adjusted = (key[0] - shift, key[1], key[2])
                 if best_key is not None and adjusted >= best_key:
                     break
                 call = self._calls[call_id]
-                if _fits(agent.profile, q.requirements[call.step]) is not None:
+                if _fits(agent.profile, q.requirements[call.step]) is not None and (
+                    expert or spare >= q.reserves[call.step]
+                ):
                     best, best_key = call, adjusted
                     break
         if best is not None:

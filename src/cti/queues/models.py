@@ -58,6 +58,10 @@ class RelaxationStep(_Model):
     after_s: NonNegative
     min_level: Level | None = None
     any_agent: bool = False
+    # While this step is in force, an agent below the queue's unrelaxed levels (a
+    # helper) takes the call only if `reserve` other experts of its own home queue
+    # (its first queue) stay ready: helping must not leave its own callers unserved.
+    reserve: int = Field(default=0, ge=0, le=100)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:

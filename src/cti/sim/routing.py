@@ -98,11 +98,18 @@ def _agents(
     return out
 
 
+def _home_first(
+    primary: str, secondary: tuple[str, ...], topics: tuple[str, ...]
+) -> tuple[str, ...]:
+    rest = tuple(t for t in topics if t != primary and t not in secondary)
+    return (primary, *secondary, *rest)
+
+
 def skills_router(
     workload: Workload,
     relaxation: Sequence[RelaxationStep] = (
         RelaxationStep(after_s=10, min_level=5),
-        RelaxationStep(after_s=20, any_agent=True),
+        RelaxationStep(after_s=15, any_agent=True),
     ),
     agent_selection: Literal["best_level", "longest_idle"] = "best_level",
     ageing_per_s: float = 1 / 60,
@@ -123,7 +130,9 @@ def skills_router(
         agent_selection=agent_selection,
         ageing_per_s=ageing_per_s,
         match_bonus=match_bonus,
-        agents=tuple(_agents(workload, lambda primary, secondary: topics)),
+        agents=tuple(
+            _agents(workload, lambda primary, secondary: _home_first(primary, secondary, topics))
+        ),
     )
     return Scenario("router", config, {t: t for t in topics})
 
