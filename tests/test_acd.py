@@ -535,7 +535,10 @@ def test_helper_keeps_an_expert_of_its_own_queue_ready() -> None:
         {
             "benefits": {
                 "skills": {"benefits": 7},
-                "relaxation": [{"after_s": 0, "min_level": 5, "reserve": 1}, {"after_s": 30, "min_level": 5}],
+                "relaxation": [
+                    {"after_s": 0, "min_level": 5, "reserve": 1},
+                    {"after_s": 30, "min_level": 5},
+                ],
             },
             "child": {"skills": {"child": 7}},
         },
