@@ -1,0 +1,339 @@
+"""The simulated PBX's manager interface: AMI over TCP on 127.0.0.1, framed and worded
+as Asterisk 22 does in the transcripts (banner, plain and MD5 login, a failed login
+closes the link, Events on/off, list answers, `Response: Error` texts)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from cti.sim.fake_ami import BANNER
+from cti.sim.pbx import Channel, Endpoint, Fields, PbxError, SimPbx
+
+log = structlog.get_logger(__name__)
+_UNKNOWN = "Invalid/unknown command: {}. Use Action: ListCommands to show available commands."
+
+
+def _block(pairs: Fields) -> bytes:
+    return ("".join(f"{k}: {v}\r\n" for k, v in pairs) + "\r\n").encode("utf-8")
+
+
+@dataclass(eq=False)
+class _Session:
+    writer: asyncio.StreamWriter
+    events: bool = True
+    authed: bool = False
+    challenge: str = ""
+    closing: bool = False
+    actions: list[dict[str, str]] = field(default_factory=list)
+
+
+class SimAmiServer:
+    """AMI front of a `SimPbx`; every connected, logged-in session with events on
+    receives every event."""
+
+    def __init__(
+        self,
+        endpoints: dict[str, Endpoint] | None = None,
+        username: str = "cti",
+        secret: str = "ctisecret",
+        time_scale: float = 1.0,
+    ) -> None:
+        self.username, self.secret = username, secret
+        self.pbx = SimPbx(self._broadcast, endpoints, time_scale)
+        self.port = 0
+        self.received: list[dict[str, str]] = []
+        self._server: asyncio.Server | None = None
+        self._sessions: set[_Session] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.listeners: list[Callable[[str, Fields], None]] = []  # tests watch events here
+
+    async def start(self, port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def close(self) -> None:
+        self.pbx.close()
+        if self._server is not None:
+            self._server.close()
+        for session in list(self._sessions):
+            session.writer.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def drop_all(self) -> None:
+        """Cut every AMI connection (a network drop, as far as the client can tell)."""
+        for session in list(self._sessions):
+            session.writer.transport.abort()
+
+    # --- events ------------------------------------------------------------------------
+
+    def _broadcast(self, name: str, fields: Fields) -> None:
+        data = _block([("Event", name), *fields])
+        for session in self._sessions:
+            if session.authed and session.events and not session.closing:
+                session.writer.write(data)
+        for listener in self.listeners:
+            listener(name, fields)
+
+    # --- connections ---------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        session = _Session(writer)
+        self._sessions.add(session)
+        try:
+            writer.write(BANNER.encode())
+            while not session.closing:
+                action = await self._read_action(reader)
+                if action is None:
+                    break
+                self.received.append(action)
+                session.actions.append(action)
+                self._handle(session, action)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._sessions.discard(session)
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    @staticmethod
+    async def _read_action(reader: asyncio.StreamReader) -> dict[str, str] | None:
+        action: dict[str, str] = {}
+        variables: list[str] = []
+        while True:
+            line = await reader.readline()
+            if not line:
+                return None
+            text = line.decode("utf-8", "replace").rstrip("\r\n")
+            if not text:
+                if action:
+                    if variables:
+                        action["Variable"] = "\n".join(variables)
+                    return action
+                continue
+            key, _, value = text.partition(":")
+            key, value = key.strip(), value.strip()
+            if key.lower() == "variable":
+                variables.append(value)
+            else:
+                action[key] = value
+
+    def _reply(self, session: _Session, action: dict[str, str], *pairs: tuple[str, str]) -> None:
+        session.writer.write(
+            _block([pairs[0], ("ActionID", action.get("ActionID", "")), *pairs[1:]])
+        )
+
+    def _handle(self, session: _Session, action: dict[str, str]) -> None:
+        name = action.get("Action", "")
+        lname = name.lower()
+        if lname == "login":
+            self._login(session, action)
+        elif lname == "challenge":
+            session.challenge = str(random.randint(100_000_000, 999_999_999))
+            self._reply(session, action, ("Response", "Success"), ("Challenge", session.challenge))
+        elif lname == "logoff":
+            self._reply(
+                session, action, ("Response", "Goodbye"), ("Message", "Thanks for all the fish.")
+            )
+            session.closing = True
+        elif not session.authed:
+            self._reply(session, action, ("Response", "Error"), ("Message", "Permission denied"))
+        else:
+            handler = getattr(self, f"_act_{lname}", None)
+            if handler is None:
+                self._reply(
+                    session, action, ("Response", "Error"), ("Message", _UNKNOWN.format(name))
+                )
+                return
+            try:
+                handler(session, action)
+            except PbxError as exc:
+                self._reply(session, action, ("Response", "Error"), ("Message", str(exc)))
+
+    def _login(self, session: _Session, action: dict[str, str]) -> None:
+        ok = action.get("Username") == self.username
+        if action.get("AuthType", "").lower() == "md5":
+            expected = hashlib.md5((session.challenge + self.secret).encode()).hexdigest()
+            ok = ok and bool(session.challenge) and action.get("Key", "") == expected
+        else:
+            ok = ok and action.get("Secret") == self.secret
+        if not ok:
+            self._reply(
+                session, action, ("Response", "Error"), ("Message", "Authentication failed")
+            )
+            session.closing = True
+            return
+        session.authed = True
+        session.events = action.get("Events", "on").lower() != "off"
+        self._reply(
+            session, action, ("Response", "Success"), ("Message", "Authentication accepted")
+        )
+        if session.events:
+            uptime = str(int(time.time()) - self.pbx.boot)
+            session.writer.write(
+                _block(
+                    [
+                        ("Event", "FullyBooted"),
+                        ("Privilege", "system,all"),
+                        ("Uptime", uptime),
+                        ("LastReload", uptime),
+                        ("Status", "Fully Booted"),
+                    ]
+                )
+            )
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def _act_ping(self, session: _Session, action: dict[str, str]) -> None:
+        self._reply(
+            session,
+            action,
+            ("Response", "Success"),
+            ("Ping", "Pong"),
+            ("Timestamp", f"{time.time():.6f}"),
+        )
+
+    def _act_events(self, session: _Session, action: dict[str, str]) -> None:
+        session.events = action.get("EventMask", "on").lower() != "off"
+        self._reply(
+            session, action, ("Response", "Success"), ("Events", "On" if session.events else "Off")
+        )
+
+    def _act_redirect(self, session: _Session, action: dict[str, str]) -> None:
+        self.pbx.redirect(
+            action.get("Channel", ""), action.get("Context", ""), action.get("Exten", "s")
+        )
+        self._reply(session, action, ("Response", "Success"), ("Message", "Redirect successful"))
+
+    def _act_hangup(self, session: _Session, action: dict[str, str]) -> None:
+        self.pbx.hangup(action.get("Channel", ""), int(action.get("Cause", "16") or 16))
+        self._reply(session, action, ("Response", "Success"), ("Message", "Channel Hungup"))
+
+    def _act_setvar(self, session: _Session, action: dict[str, str]) -> None:
+        self.pbx.setvar(
+            action.get("Channel") or None, action.get("Variable", ""), action.get("Value", "")
+        )
+        self._reply(session, action, ("Response", "Success"), ("Message", "Variable Set"))
+
+    def _act_getvar(self, session: _Session, action: dict[str, str]) -> None:
+        name = action.get("Variable", "")
+        value = self.pbx.getvar(action.get("Channel") or None, name)
+        self._reply(session, action, ("Response", "Success"), ("Variable", name), ("Value", value))
+
+    def _act_originate(self, session: _Session, action: dict[str, str]) -> None:
+        action_id = action.get("ActionID", "")
+        variables = dict(
+            item.partition("=")[::2]
+            for item in action.get("Variable", "").split("\n")
+            if "=" in item
+        )
+        self._reply(
+            session, action, ("Response", "Success"), ("Message", "Originate successfully queued")
+        )
+
+        def done(ch: Channel, reason: int) -> None:
+            pairs: Fields = [
+                ("Event", "OriginateResponse"),
+                ("Privilege", "call,all"),
+                ("ActionID", action_id),
+                ("Response", "Success" if reason == 4 else "Failure"),
+                ("Channel", ch.name if reason == 4 else action.get("Channel", "")),
+                ("Context", action.get("Context", "")),
+                ("Exten", action.get("Exten", "")),
+                ("Reason", str(reason)),
+                ("Uniqueid", ch.uniqueid if reason == 4 else "<null>"),
+                ("CallerIDNum", "<unknown>"),
+                ("CallerIDName", "<unknown>"),
+            ]
+            if not session.closing:
+                session.writer.write(_block(pairs))
+
+        self.pbx.originate(
+            action.get("Channel", ""),
+            action.get("Context", ""),
+            action.get("Exten", "s"),
+            variables,
+            done,
+        )
+
+    def _list(
+        self,
+        session: _Session,
+        action: dict[str, str],
+        items: list[Fields],
+        complete: str,
+        message: str,
+    ) -> None:
+        action_id = action.get("ActionID", "")
+        out = [
+            _block(
+                [
+                    ("Response", "Success"),
+                    ("ActionID", action_id),
+                    ("EventList", "start"),
+                    ("Message", message),
+                ]
+            )
+        ]
+        for item in items:
+            out.append(_block([("Event", item[0][1]), ("ActionID", action_id), *item[1:]]))
+        tail: Fields = [
+            ("Event", complete),
+            ("ActionID", action_id),
+            ("EventList", "Complete"),
+            ("ListItems", str(len(items))),
+        ]
+        if complete == "StatusComplete":
+            tail.append(("Items", str(len(items))))
+        out.append(_block(tail))
+        session.writer.write(b"".join(out))
+
+    def _act_coreshowchannels(self, session: _Session, action: dict[str, str]) -> None:
+        now = time.monotonic()
+        items = []
+        for ch in self.pbx.channels.values():
+            secs = int(now - ch.created)
+            items.append(
+                [
+                    ("Event", "CoreShowChannel"),
+                    *ch.fields(),
+                    ("Application", ch.app),
+                    ("ApplicationData", ch.app_data),
+                    ("Duration", f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"),
+                    ("BridgeId", ch.bridge or ""),
+                ]
+            )
+        self._list(session, action, items, "CoreShowChannelsComplete", "Channels will follow")
+
+    def _act_status(self, session: _Session, action: dict[str, str]) -> None:
+        wanted = [v for v in action.get("Variables", "").split(",") if v]
+        now = time.monotonic()
+        items = []
+        for ch in self.pbx.channels.values():
+            item: Fields = [("Event", "Status"), *ch.fields(), ("Type", "PJSIP"), ("DNID", "")]
+            item += [("Variable", f"{v}={ch.variables.get(v, '')}") for v in wanted]
+            item += [
+                ("Application", ch.app),
+                ("Data", ch.app_data),
+                ("Seconds", str(int(now - ch.created))),
+                ("BridgeID", ch.bridge or ""),
+            ]
+            items.append(item)
+        self._list(session, action, items, "StatusComplete", "Channel status will follow")

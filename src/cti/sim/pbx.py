@@ -1,0 +1,504 @@
+"""A simulated Asterisk: channels, bridges, music on hold, agent phones and citizens,
+running the deployment's dialplan contexts and emitting AMI events with the names,
+fields and order real Asterisk 22 uses (transcripts 06 and 09).
+
+Contexts it runs (the same names as `deploy/asterisk/extensions.conf` will carry):
+- `cti-inbound`  a citizen's call arrives, is answered; the IVR (FastAGI, not simulated
+                 yet) leaves `CTI_QUEUE` / `CTI_PRIORITY` set, then `cti-hold`;
+- `cti-hold`     `Set(CTI_WAITING=1)`, `MusicOnHold(default)`: the ACD sees a waiting call;
+- `cti-connect`  `Dial(${CTI_AGENT_ENDPOINT},${CTI_RING_TIMEOUT})`, then
+                 `Set(CTI_DIAL_RESULT=${DIALSTATUS})`; back to `cti-hold` unless answered;
+- `cti-callback-offer`  the caller is offered a callback: `Set(CTI_CALLBACK=<number>)`
+                 when accepted (then hangs up), `Set(CTI_CALLBACK=)` and back to hold if not;
+- `cti-callback` an Originate to the agent lands here and dials the citizen back;
+- `cti-voicemail`, `cti-fallback`  overflow targets (voicemail, plain Queue()).
+
+Not simulated yet (issue 3): FastAGI IVR sessions, CEL/Cdr events, recordings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+HOLD = "cti-hold"
+CONNECT = "cti-connect"
+INBOUND = "cti-inbound"
+CALLBACK_OFFER = "cti-callback-offer"
+CALLBACK = "cti-callback"
+VOICEMAIL = "cti-voicemail"
+FALLBACK = "cti-fallback"
+
+_STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
+_CAUSES = {16: "Normal Clearing", 17: "User busy", 19: "No user responding", 0: "Unknown"}
+
+Fields = list[tuple[str, str]]
+
+
+@dataclass
+class Endpoint:
+    """An agent's phone: answers after a delay, never (None), or is unreachable."""
+
+    name: str
+    answer_after_s: float | None = 1.0
+    reachable: bool = True
+    busy: bool = False
+
+
+@dataclass
+class Citizen:
+    """A caller's behaviour: which queue the IVR puts them in, patience, talk time."""
+
+    number: str
+    queue: str
+    priority: int = 0
+    patience_s: float | None = None  # hangs up after waiting this long (None: never)
+    talk_s: float = 5.0  # hangs up this long after being connected
+    accept_callback: bool = False
+    answers_callback: bool = True
+
+
+@dataclass(eq=False)
+class Channel:
+    name: str
+    uniqueid: str
+    linkedid: str
+    caller_num: str
+    caller_name: str
+    context: str
+    exten: str
+    state: int = 0
+    priority: int = 1
+    connected_num: str = "<unknown>"
+    connected_name: str = "<unknown>"
+    app: str = ""
+    app_data: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+    bridge: str | None = None
+    peer: Channel | None = None  # dialled / dialling channel
+    moh: bool = False
+    citizen: Citizen | None = None
+    endpoint: Endpoint | None = None
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    created: float = field(default_factory=time.monotonic)
+    dial_status: str = ""
+    hung_up: bool = False
+
+    def fields(self, prefix: str = "") -> Fields:
+        return [
+            (f"{prefix}Channel", self.name),
+            (f"{prefix}ChannelState", str(self.state)),
+            (f"{prefix}ChannelStateDesc", _STATE_DESC.get(self.state, "Unknown")),
+            (f"{prefix}CallerIDNum", self.caller_num),
+            (f"{prefix}CallerIDName", self.caller_name),
+            (f"{prefix}ConnectedLineNum", self.connected_num),
+            (f"{prefix}ConnectedLineName", self.connected_name),
+            (f"{prefix}Language", "en"),
+            (f"{prefix}AccountCode", ""),
+            (f"{prefix}Context", self.context),
+            (f"{prefix}Exten", self.exten),
+            (f"{prefix}Priority", str(self.priority)),
+            (f"{prefix}Uniqueid", self.uniqueid),
+            (f"{prefix}Linkedid", self.linkedid),
+        ]
+
+    def cancel_timers(self) -> None:
+        for handle in self.timers:
+            handle.cancel()
+        self.timers.clear()
+
+
+class PbxError(Exception):
+    """An AMI action the simulated PBX refuses; the message is Asterisk's."""
+
+
+class SimPbx:
+    """The simulated PBX. `emit(name, fields)` receives every AMI event it raises."""
+
+    def __init__(
+        self,
+        emit: Callable[[str, Fields], None],
+        endpoints: dict[str, Endpoint] | None = None,
+        time_scale: float = 1.0,
+    ) -> None:
+        self._emit = emit
+        self.endpoints = endpoints or {}
+        self.time_scale = time_scale  # 0.1: every delay ten times shorter
+        self.channels: dict[str, Channel] = {}
+        self.globals: dict[str, str] = {}
+        self.boot = int(time.time())
+        self._ids = itertools.count(1)
+        self._chan_seq = itertools.count(0)
+        self.ended: list[Channel] = []
+        self.callback_answers: dict[str, bool] = {}  # number -> picks up a callback
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _later(self, ch: Channel, delay_s: float, fn: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        ch.timers.append(loop.call_later(delay_s * self.time_scale, self._guard(ch, fn)))
+
+    @staticmethod
+    def _guard(ch: Channel, fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            if not ch.hung_up:
+                fn()
+
+        return run
+
+    def _event(self, name: str, fields: Fields, privilege: str = "call,all") -> None:
+        self._emit(name, [("Privilege", privilege), *fields])
+
+    def _new_channel(
+        self,
+        tech_name: str,
+        caller_num: str,
+        caller_name: str,
+        context: str,
+        exten: str,
+        linkedid: str | None = None,
+        state: int = 0,
+    ) -> Channel:
+        uid = f"{self.boot}.{next(self._ids)}"
+        name = f"{tech_name}-{next(self._chan_seq):08x}"
+        ch = Channel(name, uid, linkedid or uid, caller_num, caller_name, context, exten, state)
+        self.channels[name] = ch
+        self._event("Newchannel", ch.fields())
+        return ch
+
+    def _newexten(
+        self, ch: Channel, context: str, exten: str, priority: int, app: str, data: str
+    ) -> None:
+        ch.context, ch.exten, ch.priority, ch.app, ch.app_data = context, exten, priority, app, data
+        self._event(
+            "Newexten",
+            [*ch.fields(), ("Extension", exten), ("Application", app), ("AppData", data)],
+            "dialplan,all",
+        )
+
+    def _setvar(self, ch: Channel, name: str, value: str) -> None:
+        ch.variables[name] = value
+        self._event("VarSet", [*ch.fields(), ("Variable", name), ("Value", value)], "dialplan,all")
+
+    def _set_app(
+        self, ch: Channel, context: str, exten: str, priority: int, name: str, value: str
+    ) -> None:
+        self._newexten(ch, context, exten, priority, "Set", f"{name}={value}")
+        self._setvar(ch, name, value)
+
+    def _newstate(self, ch: Channel, state: int) -> None:
+        ch.state = state
+        self._event("Newstate", ch.fields())
+
+    def _moh_start(self, ch: Channel) -> None:
+        ch.moh = True
+        self._event("MusicOnHoldStart", [*ch.fields(), ("Class", "default")])
+
+    def _moh_stop(self, ch: Channel) -> None:
+        if ch.moh:
+            ch.moh = False
+            self._event("MusicOnHoldStop", ch.fields())
+
+    # --- citizens --------------------------------------------------------------------
+
+    def inbound_call(self, citizen: Citizen, did: str = "1555") -> Channel:
+        """A citizen dials the hotline: answered, through the IVR, on hold for the ACD."""
+        ch = self._new_channel("PJSIP/trunk", citizen.number, citizen.number, INBOUND, did, state=4)
+        ch.citizen = citizen
+        self._newexten(ch, INBOUND, did, 1, "NoOp", f"Hotline call from {citizen.number}")
+        self._newexten(ch, INBOUND, did, 2, "Answer", "")
+        self._newstate(ch, 6)
+        # What the IVR leaves behind when it hands the call to the ACD.
+        self._set_app(ch, INBOUND, did, 3, "CTI_QUEUE", citizen.queue)
+        self._set_app(ch, INBOUND, did, 4, "CTI_PRIORITY", str(citizen.priority))
+        self._to_hold(ch)
+        if citizen.patience_s is not None:
+            self._later(ch, citizen.patience_s, lambda: self._impatient(ch))
+        return ch
+
+    def _impatient(self, ch: Channel) -> None:
+        if ch.bridge is None and ch.context != CALLBACK_OFFER:
+            self.hangup(ch.name, 16)
+
+    def _to_hold(self, ch: Channel) -> None:
+        self._set_app(ch, HOLD, "s", 1, "CTI_WAITING", "1")
+        self._newexten(ch, HOLD, "s", 2, "MusicOnHold", "default")
+        self._moh_start(ch)
+
+    # --- AMI actions ---------------------------------------------------------------------
+
+    def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> None:
+        ch = self._channel(channel)
+        self._moh_stop(ch)
+        if ch.peer is not None and ch.bridge is None:
+            self._end_dial(ch, "CANCEL", hang_up_callee=True)
+        if context == CONNECT:
+            self._dial_agent(ch)
+        elif context == HOLD:
+            self._to_hold(ch)
+        elif context == CALLBACK_OFFER:
+            self._callback_offer(ch)
+        elif context in (VOICEMAIL, FALLBACK):
+            app = "VoiceMail" if context == VOICEMAIL else "Queue"
+            self._newexten(
+                ch,
+                context,
+                exten,
+                priority,
+                app,
+                "hotline@default" if app == "VoiceMail" else "cti-fallback",
+            )
+            if context == FALLBACK:
+                self._moh_start(ch)
+            else:
+                self._later(ch, 2.0, lambda: self.hangup(ch.name, 16))
+        else:
+            self._newexten(ch, context, exten, priority, "NoOp", "")
+
+    def setvar(self, channel: str | None, name: str, value: str) -> None:
+        if channel is None:
+            self.globals[name] = value
+            return
+        self._setvar(self._channel(channel), name, value)
+
+    def getvar(self, channel: str | None, name: str) -> str:
+        if channel is None:
+            return self.globals.get(name, "")
+        return self._channel(channel).variables.get(name, "")
+
+    def hangup(self, channel: str, cause: int = 16) -> None:
+        """Hang a channel up (AMI Hangup, or a party putting the phone down)."""
+        ch = self._channel(channel)
+        peer = ch.peer
+        if ch.bridge is not None and peer is not None:
+            self._teardown_bridge(first=ch, second=peer, cause=cause)
+            return
+        if peer is not None and ch.dial_status == "" and peer.dial_status == "":
+            if ch.endpoint is None:  # the caller gave up while the agent's phone rang
+                self._end_dial(ch, "CANCEL", hang_up_callee=True)
+                self._finish(ch, cause)
+            else:  # the agent rejected the ringing call
+                self._end_dial(peer, "BUSY", hang_up_callee=True, cause=17)
+                self._dial_result(peer, "BUSY")
+            return
+        self._moh_stop(ch)
+        self._finish(ch, cause)
+
+    def originate(
+        self,
+        endpoint_channel: str,
+        context: str,
+        exten: str,
+        variables: dict[str, str],
+        done: Callable[[Channel, int], None],
+    ) -> None:
+        """Originate to an agent phone; on answer it runs `context` (`cti-callback`
+        dials the citizen in CTI_CALLBACK_NUMBER back). `done(channel, reason)` gets
+        the OriginateResponse reason (4 answered, 3 no answer, 1 unreachable, 5 busy)."""
+        tech, _, name = endpoint_channel.partition("/")
+        endpoint = self.endpoints.get(name)
+        ch = self._new_channel(f"PJSIP/{name}", name, name, context, exten)
+        ch.endpoint = endpoint
+        for key, value in variables.items():
+            self._setvar(ch, key, value)
+        if tech != "PJSIP" or endpoint is None or not endpoint.reachable or endpoint.busy:
+            reason = 5 if endpoint is not None and endpoint.busy else 1
+            self._finish(ch, 17 if reason == 5 else 0)
+            done(ch, reason)
+            return
+        self._newstate(ch, 5)
+        ring_s = float(variables.get("CTI_RING_TIMEOUT", "15") or 15)
+
+        def no_answer() -> None:
+            self._finish(ch, 19)
+            done(ch, 3)
+
+        def answer() -> None:
+            self._newstate(ch, 6)
+            done(ch, 4)
+            if context == CALLBACK:
+                self._dial_citizen_back(ch)
+
+        if endpoint.answer_after_s is not None and endpoint.answer_after_s < ring_s:
+            self._later(ch, endpoint.answer_after_s, answer)
+        else:
+            self._later(ch, ring_s, no_answer)
+
+    def _dial_citizen_back(self, agent: Channel) -> None:
+        number = agent.variables.get("CTI_CALLBACK_NUMBER", "")
+        self._newexten(agent, CALLBACK, "s", 1, "Dial", f"PJSIP/trunk/{number},30")
+        citizen = self._new_channel(
+            "PJSIP/trunk", number, "<unknown>", "from-trunk", number, agent.linkedid
+        )
+        agent.peer, citizen.peer = citizen, agent
+        agent.dial_status = citizen.dial_status = ""
+        self._event(
+            "DialBegin",
+            [*agent.fields(), *citizen.fields("Dest"), ("DialString", f"trunk/{number}")],
+        )
+        self._newstate(citizen, 5)
+        if self.callback_answers.get(number, True):
+            citizen.citizen = Citizen(number, "", talk_s=3.0)
+            self._later(citizen, 1.0, lambda: self._agent_answers(agent, citizen))
+        else:
+
+            def unanswered() -> None:
+                self._end_dial(agent, "NOANSWER", hang_up_callee=True, cause=19)
+                self._set_app(agent, CALLBACK, "s", 2, "CTI_DIAL_RESULT", "NOANSWER")
+                self._finish(agent, 16)
+
+            self._later(agent, 5.0, unanswered)
+
+    # --- agents ----------------------------------------------------------------------------
+
+    def _dial_agent(self, caller: Channel) -> None:
+        target = caller.variables.get("CTI_AGENT_ENDPOINT", "")
+        timeout = caller.variables.get("CTI_RING_TIMEOUT", "15")
+        self._newexten(caller, CONNECT, "s", 1, "Dial", f"{target},{timeout}")
+        _, _, name = target.partition("/")
+        endpoint = self.endpoints.get(name)
+        if endpoint is None or not endpoint.reachable:
+            self._dial_result(caller, "CHANUNAVAIL")
+            return
+        if endpoint.busy:
+            self._dial_result(caller, "BUSY")
+            return
+        agent = self._new_channel(
+            f"PJSIP/{name}", name, "<unknown>", "agents", "s", caller.linkedid
+        )
+        agent.endpoint = endpoint
+        caller.peer, agent.peer = agent, caller
+        caller.dial_status = agent.dial_status = ""
+        self._event("DialBegin", [*caller.fields(), *agent.fields("Dest"), ("DialString", target)])
+        agent.connected_num, agent.connected_name = caller.caller_num, caller.caller_name
+        self._newstate(agent, 5)
+        self._event(
+            "DialState", [*caller.fields(), *agent.fields("Dest"), ("DialStatus", "RINGING")]
+        )
+        if endpoint.answer_after_s is not None:
+            self._later(agent, endpoint.answer_after_s, lambda: self._agent_answers(caller, agent))
+        self._later(caller, float(timeout or 15), lambda: self._ring_timeout(caller, agent))
+
+    def _ring_timeout(self, caller: Channel, agent: Channel) -> None:
+        if caller.peer is agent and caller.bridge is None:
+            self._end_dial(caller, "NOANSWER", hang_up_callee=True, cause=19)
+            self._dial_result(caller, "NOANSWER")
+
+    def _agent_answers(self, caller: Channel, agent: Channel) -> None:
+        if caller.peer is not agent or caller.hung_up:
+            return
+        self._newstate(agent, 6)
+        caller.dial_status = agent.dial_status = "ANSWER"
+        self._event("DialEnd", [*caller.fields(), *agent.fields("Dest"), ("DialStatus", "ANSWER")])
+        caller.connected_num, caller.connected_name = agent.caller_num, agent.caller_name
+        bridge = str(uuid.uuid4())
+        base = [
+            ("BridgeUniqueid", bridge),
+            ("BridgeType", "basic"),
+            ("BridgeTechnology", "simple_bridge"),
+            ("BridgeCreator", "<unknown>"),
+            ("BridgeName", "<unknown>"),
+        ]
+        self._event(
+            "BridgeCreate", [*base, ("BridgeNumChannels", "0"), ("BridgeVideoSourceMode", "none")]
+        )
+        for n, ch in enumerate((agent, caller), start=1):
+            ch.bridge = bridge
+            self._event(
+                "BridgeEnter",
+                [
+                    *base,
+                    ("BridgeNumChannels", str(n)),
+                    ("BridgeVideoSourceMode", "none"),
+                    *ch.fields(),
+                ],
+            )
+        talker = caller if caller.citizen is not None else agent
+        if talker.citizen is not None:
+            name = talker.name
+            self._later(talker, talker.citizen.talk_s, lambda: self.hangup(name, 16))
+
+    def _end_dial(
+        self, caller: Channel, status: str, hang_up_callee: bool, cause: int = 16
+    ) -> None:
+        callee = caller.peer
+        if callee is None:
+            return
+        caller.dial_status = callee.dial_status = status
+        self._event("DialEnd", [*caller.fields(), *callee.fields("Dest"), ("DialStatus", status)])
+        caller.peer = callee.peer = None
+        if hang_up_callee:
+            self._finish(callee, cause)
+
+    def _dial_result(self, caller: Channel, status: str) -> None:
+        """Dial returned without a conversation: report it and go back to hold."""
+        self._set_app(caller, CONNECT, "s", 2, "CTI_DIAL_RESULT", status)
+        self._newexten(caller, CONNECT, "s", 3, "Goto", f"{HOLD},s,1")
+        self._to_hold(caller)
+
+    def _callback_offer(self, ch: Channel) -> None:
+        citizen = ch.citizen
+        self._newexten(ch, CALLBACK_OFFER, "s", 1, "AGI", "agi://127.0.0.1:4573/callback-offer")
+        if citizen is not None and citizen.accept_callback:
+            self._set_app(ch, CALLBACK_OFFER, "s", 2, "CTI_CALLBACK", citizen.number)
+            self._later(ch, 0.5, lambda: self.hangup(ch.name, 16))
+        else:
+            self._set_app(ch, CALLBACK_OFFER, "s", 2, "CTI_CALLBACK", "")
+            self._to_hold(ch)
+
+    def _teardown_bridge(self, first: Channel, second: Channel, cause: int) -> None:
+        """First hangs up in a two-party bridge (order as in transcript 09)."""
+        bridge = first.bridge
+        assert bridge is not None
+        self._event("HangupRequest", [*first.fields(), ("Cause", str(cause))])
+        base = [
+            ("BridgeUniqueid", bridge),
+            ("BridgeType", "basic"),
+            ("BridgeTechnology", "simple_bridge"),
+            ("BridgeCreator", "<unknown>"),
+            ("BridgeName", "<unknown>"),
+        ]
+        for n, ch in ((1, first), (0, second)):
+            self._event(
+                "BridgeLeave",
+                [
+                    *base,
+                    ("BridgeNumChannels", str(n)),
+                    ("BridgeVideoSourceMode", "none"),
+                    *ch.fields(),
+                ],
+            )
+            ch.bridge = None
+        self._event(
+            "BridgeDestroy", [*base, ("BridgeNumChannels", "0"), ("BridgeVideoSourceMode", "none")]
+        )
+        first.peer = second.peer = None
+        callee, caller = (first, second) if first.endpoint is not None else (second, first)
+        self._finish(callee, cause)
+        self._finish(caller, cause)
+
+    def _finish(self, ch: Channel, cause: int) -> None:
+        if ch.hung_up:
+            return
+        ch.hung_up = True
+        ch.cancel_timers()
+        self._event(
+            "Hangup",
+            [*ch.fields(), ("Cause", str(cause)), ("Cause-txt", _CAUSES.get(cause, "Unknown"))],
+        )
+        self.channels.pop(ch.name, None)
+        self.ended.append(ch)
+
+    def _channel(self, name: str) -> Channel:
+        ch = self.channels.get(name)
+        if ch is None:
+            raise PbxError("No such channel")
+        return ch
+
+    def close(self) -> None:
+        for ch in list(self.channels.values()):
+            ch.cancel_timers()
