@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
     database_url: SecretStr | None = None
+    # The ACD's queues and agents (YAML, see deploy/acd.yaml); None: no ACD, calls are
+    # only tracked.
+    acd: Path | None = None
 
     @classmethod
     def settings_customise_sources(

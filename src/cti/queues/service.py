@@ -86,14 +86,17 @@ class AcdService:
         ami: ActionSender,
         clock: Callable[[], float],
         publish: Callable[[Event], None] | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         self.acd = acd
+        self.time_scale = time_scale  # wall seconds per second of `clock` (a sped-up sim)
         self._ami = ami
         self._clock = clock
         self._publish = publish or (lambda event: None)
         self._callers: dict[str, _Leg] = {}  # call id -> the citizen's channel
         self._call_of: dict[str, str] = {}  # uniqueid (caller or callback agent leg) -> call id
         self._vars: dict[str, dict[str, str]] = {}  # uniqueid -> CTI_* seen
+        self._calling_back: set[str] = set()  # calls whose callback is being placed
         self._commands: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -126,6 +129,8 @@ class AcdService:
         for event in decisions.events:
             self._publish(event)
         for command in decisions.commands:
+            if isinstance(command, PlaceCallback):
+                self._calling_back.add(command.call)
             try:
                 self._commands.put_nowait(command)
             except asyncio.QueueFull:
@@ -198,8 +203,15 @@ class AcdService:
         is_caller = leg is not None and leg.uniqueid == e.uniqueid
         if is_caller:
             del self._callers[call]
+        else:
+            self._calling_back.discard(call)  # the callback's agent leg is gone
         view = next((c for c in self.acd.calls() if c.id == call), None)
         if view is None:
+            self._calling_back.discard(call)
+            return
+        if is_caller and call in self._calling_back:
+            # The citizen's first line, dropped after accepting the callback, reported
+            # after the callback was placed: the callback leg is what counts now.
             return
         if view.state == "connected":
             self._try(lambda: self.acd.call_ended(call, self.now()))
@@ -293,7 +305,9 @@ class AcdService:
         while True:
             deadline = self.acd.next_deadline()
             self._wake.clear()
-            timeout = None if deadline is None else max(0.0, deadline - self.now())
+            timeout = (
+                None if deadline is None else max(0.0, deadline - self.now()) * self.time_scale
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             due = self.acd.next_deadline()
