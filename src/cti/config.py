@@ -81,7 +81,10 @@ class Settings(BaseSettings):
     ami: AmiSettings = AmiSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
+    # None: an embedded PostgreSQL server in `embedded_pg_dir` (default: /var/lib/cti/postgres
+    # as root, ~/.local/share/cti/postgres otherwise).
     database_url: SecretStr | None = None
+    embedded_pg_dir: Path | None = None
     # The ACD's queues and agents (YAML, see deploy/acd.yaml); None: no ACD, calls are
     # only tracked.
     acd: Path | None = None

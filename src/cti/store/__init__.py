@@ -1,0 +1,1 @@
+"""Storage in PostgreSQL (asyncpg); an embedded server when no URL is configured."""

