@@ -13,6 +13,16 @@ from cti.config import ConfigError, Settings, load_settings
 from cti.logs import configure_logging
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cti", description="CTI server and ACD for Asterisk.")
     p.add_argument("--version", action="version", version=f"cti {__version__}")
@@ -20,6 +30,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the CTI server against Asterisk")
     sub.add_parser("check-config", help="validate the configuration and print it (no secrets)")
+    demo = sub.add_parser(
+        "demo", help="a whole hotline here: simulated PBX, embedded PostgreSQL, bots, callers"
+    )
+    demo.add_argument(
+        "--workload", type=Path, default=None, help="workload file (default: the reference)"
+    )
+    demo.add_argument(
+        "--speed", type=_positive, default=1.0, help="simulated seconds per wall second"
+    )
+    demo.add_argument(
+        "--duration", type=_positive, default=None, help="stop after this many wall seconds"
+    )
+    demo.add_argument("--seed", type=int, default=None, help="traffic seed (default: the file's)")
     check_acd = sub.add_parser(
         "check-acd", help="validate an ACD file (queues, agents) and summarise it"
     )
@@ -82,6 +105,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"queue {name}: {skills}, priority {queue.priority}, {members} agents")
         print(f"{len(acd.agents)} agents, not-ready reasons: {', '.join(acd.not_ready_reasons)}")
         return 0
+    if args.command == "demo":
+        settings = _settings(args.config)
+        configure_logging("warning", settings.log.format)
+        from cti.demo import DemoOptions
+        from cti.demo import main as demo_main
+
+        options = DemoOptions(args.workload, args.speed, args.duration, args.seed)
+        try:
+            return demo_main(settings, options)
+        except Exception as exc:  # a clear one-line reason, not a traceback
+            code = getattr(exc, "code", type(exc).__name__)
+            print(f"cti demo: {code}: {exc}", file=sys.stderr)
+            return 1
     if args.command == "serve":
         settings = _settings(args.config)
         configure_logging(settings.log.level, settings.log.format)

@@ -71,6 +71,17 @@ class Subscribable(Protocol):
     def subscribe(self, cls: Any, callback: Any) -> None: ...
 
 
+@dataclass(frozen=True)
+class Summary:
+    waiting: int
+    longest_wait_s: float
+    agents: dict[str, int]  # state -> count
+    offered: int
+    answered: int
+    abandoned: int
+    overflowed: int
+
+
 @dataclass
 class _Leg:
     channel: str
@@ -123,6 +134,23 @@ class AcdService:
 
     def now(self) -> float:
         return self._clock()
+
+    def summary(self) -> Summary:
+        """The whole center at a glance (terminal, wallboard header, benchmarks)."""
+        now = self.now()
+        views = [self.acd.queue_view(name, now) for name in self.acd.config.queues]
+        agents: dict[str, int] = {}
+        for a in self.acd.agents():
+            agents[a.state.value] = agents.get(a.state.value, 0) + 1
+        return Summary(
+            waiting=sum(v.waiting for v in views),
+            longest_wait_s=max((v.longest_wait_s for v in views), default=0.0),
+            agents=agents,
+            offered=sum(v.offered for v in views),
+            answered=sum(v.answered for v in views),
+            abandoned=sum(v.abandoned for v in views),
+            overflowed=sum(v.overflowed for v in views),
+        )
 
     def apply(self, decisions: Decisions) -> Decisions:
         """Publish the events and queue the PBX commands of one engine step."""

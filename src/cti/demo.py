@@ -1,0 +1,178 @@
+"""`cti demo`: a whole hotline on one machine, no Asterisk and no database installed.
+
+Embedded PostgreSQL (unless `CTI_DATABASE_URL` is set), the simulated PBX serving AMI on
+127.0.0.1, the CTI (`Core`: AMI client, call tracker, ACD) connected to it over a real
+socket, bot agents from the workload's pools, and citizens calling as the workload
+file says. Live figures go to the terminal; Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import asyncpg
+import structlog
+from pydantic import SecretStr
+
+from cti.app import Core
+from cti.config import AmiSettings, Settings
+from cti.queues.events import Event as AcdEvent
+from cti.queues.service import Summary
+from cti.sim.ami_server import SimAmiServer
+from cti.sim.routing import skills_router
+from cti.sim.traffic import Traffic, bot_endpoints
+from cti.sim.workload import Workload, default_workload_path, load_workload
+
+log = structlog.get_logger(__name__)
+
+STATE_ORDER = ("ready", "reserved", "on_call", "wrap_up", "not_ready", "logged_out")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    workload: Path | None = None
+    speed: float = 1.0  # 10: ten simulated seconds per wall second
+    duration_s: float | None = None  # wall seconds; None: until Ctrl-C
+    seed: int | None = None
+    refresh_s: float = 1.0
+
+
+def format_summary(s: Summary, speed: float) -> str:
+    agents = " ".join(f"{k}={s.agents[k]}" for k in STATE_ORDER if s.agents.get(k))
+    return (
+        f"waiting {s.waiting:3d}  longest {s.longest_wait_s:5.0f}s  |  agents {agents}  |  "
+        f"offered {s.offered}  answered {s.answered}  abandoned {s.abandoned}"
+        f"  overflowed {s.overflowed}" + (f"  (x{speed:g})" if speed != 1 else "")
+    )
+
+
+async def _check_database(url: str) -> str:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+def _public(url: str) -> str:
+    """A database URL without its password, for printing."""
+    scheme, _, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    return f"{scheme}://{creds.split(':')[0]}@{host}" if at else url
+
+
+async def run_demo(
+    settings: Settings,
+    options: DemoOptions,
+    database_url: str,
+    stop: asyncio.Event,
+    out: TextIO = sys.stdout,
+    on_ready: Callable[[Core, SimAmiServer, Traffic], None] | None = None,
+) -> Summary:
+    """Run the demo until `stop` is set (or `options.duration_s` passes); returns the
+    final figures."""
+    workload: Workload = load_workload(options.workload or default_workload_path())
+    scenario = skills_router(workload)
+    scale = 1.0 / options.speed
+    server = SimAmiServer(bot_endpoints(scenario.config, workload.seed), time_scale=scale)
+    port = await server.start()
+    version = await _check_database(database_url)
+    ami = AmiSettings(
+        host="127.0.0.1",
+        port=port,
+        username=server.username,
+        secret=SecretStr(server.secret),
+        auth="md5",
+    )
+    core_settings = settings.model_copy(update={"ami": ami})
+
+    def quiet(event: AcdEvent) -> None:
+        log.debug(f"acd.{type(event).__name__}", **event.to_dict())
+
+    core = Core(
+        core_settings,
+        scenario.config,
+        publish_call=lambda e: None,
+        publish_acd=quiet,
+        acd_time_scale=scale,
+    )
+    traffic = Traffic(server.pbx, workload, scenario.queue_of, options.seed)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await core.start()
+        await core.ami.wait_connected(10)
+        acd = core.acd
+        assert acd is not None
+        for agent in scenario.config.agents:
+            acd.apply(acd.acd.login(agent.id, acd.now(), ready=True))
+        print(
+            f"cti demo: {workload.name}, {len(scenario.config.agents)} bot agents, "
+            f"{workload.arrivals.calls_per_hour:g} calls/h"
+            + (f", {options.speed:g}x speed" if options.speed != 1 else ""),
+            file=out,
+        )
+        print(f"  simulated Asterisk (AMI): 127.0.0.1:{port}  user {server.username}", file=out)
+        print(f"  database: {_public(database_url)} (PostgreSQL {version})", file=out)
+        print("  REST API, /metrics, agent desktop, wallboard: not built yet", file=out)
+        print("  Ctrl-C to stop", file=out, flush=True)
+        if on_ready is not None:
+            on_ready(core, server, traffic)
+        tasks.append(asyncio.create_task(traffic.run(), name="demo-traffic"))
+        started = time.monotonic()
+        tty = out.isatty()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), options.refresh_s)
+            line = format_summary(acd.summary(), options.speed)
+            print(("\r" + line) if tty else line, end="" if tty else "\n", file=out, flush=True)
+            if options.duration_s is not None and time.monotonic() - started >= options.duration_s:
+                break
+        if tty:
+            print(file=out)
+        return acd.summary()
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await core.close()
+        await server.close()
+        print("cti demo: stopped", file=out, flush=True)
+
+
+def main(settings: Settings, options: DemoOptions) -> int:
+    """`cti demo`: start embedded PostgreSQL if no URL is configured, run, clean up."""
+    from cti.store.embedded import EmbeddedPostgres
+
+    pg: EmbeddedPostgres | None = None
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    if url is None:
+        pg = EmbeddedPostgres(settings.embedded_pg_dir)
+        print(f"cti demo: starting embedded PostgreSQL in {pg.root}", flush=True)
+        url = pg.start()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_demo(settings, options, url, stop)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    try:
+        asyncio.run(run())
+    finally:
+        if pg is not None:
+            pg.stop()
+    return 0

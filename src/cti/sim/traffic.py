@@ -1,0 +1,111 @@
+"""Citizens and bot agents for the simulated PBX, in real (or sped-up) time.
+
+`Traffic` turns a workload file into inbound calls on a `SimPbx`: Poisson arrivals,
+the topic mix, patience and handling times from the file (`generate_calls`, the same
+draws the routing study uses), caller numbers with repeat callers, and a share of
+callers who accept a callback when offered. `bot_endpoints` gives every agent of an
+ACD configuration a phone that answers after a short, random delay; the bots' talking
+is the citizens' handling time, their wrap-up the ACD's.
+Everything is reproducible from the seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cti.queues.models import AcdConfig
+from cti.sim.pbx import Citizen, Endpoint, SimPbx
+from cti.sim.workload import CallPlan, Workload, generate_calls
+
+
+class CallerBook:
+    """Phone numbers of callers: new ones, and a share of people calling again."""
+
+    def __init__(self, rng: random.Random, repeat_share: float = 0.25) -> None:
+        self._rng = rng
+        self.repeat_share = repeat_share
+        self.known: list[str] = []
+
+    def next(self) -> str:
+        if self.known and self._rng.random() < self.repeat_share:
+            return self._rng.choice(self.known)
+        number = f"+3598{self._rng.randrange(7, 10)}{self._rng.randrange(10**7):07d}"
+        self.known.append(number)
+        return number
+
+
+@dataclass
+class TrafficCounts:
+    offered: int = 0
+    repeat_callers: int = 0
+
+
+class Traffic:
+    """Places a workload's calls on the simulated PBX as their arrival times come."""
+
+    def __init__(
+        self,
+        pbx: SimPbx,
+        workload: Workload,
+        queue_of: dict[str, str],
+        seed: int | None = None,
+        accept_callback_share: float = 0.5,
+    ) -> None:
+        self.pbx = pbx
+        self.workload = workload
+        self.queue_of = queue_of
+        self.seed = workload.seed if seed is None else seed
+        self._rng = random.Random(self.seed)
+        self.callers = CallerBook(self._rng)
+        self.accept_callback_share = accept_callback_share
+        self.counts = TrafficCounts()
+
+    def plans(self) -> Iterator[tuple[float, CallPlan]]:
+        """(seconds from the start, call) for day after day of the workload."""
+        day = 0
+        while True:
+            offset = day * self.workload.duration_s
+            for plan in generate_calls(self.workload, self.seed - self.workload.seed + day):
+                yield offset + plan.arrival_s, plan
+            day += 1
+
+    def citizen(self, plan: CallPlan) -> Citizen:
+        seen = len(self.callers.known)
+        number = self.callers.next()
+        if len(self.callers.known) == seen:
+            self.counts.repeat_callers += 1
+        return Citizen(
+            number=number,
+            queue=self.queue_of[plan.topic],
+            patience_s=plan.patience_s,
+            talk_s=plan.handling_s,
+            accept_callback=self._rng.random() < self.accept_callback_share,
+        )
+
+    async def run(self, max_calls: int | None = None) -> None:
+        """Place calls until cancelled (or `max_calls` placed)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for at, plan in self.plans():
+            if max_calls is not None and self.counts.offered >= max_calls:
+                return
+            delay = start + at * self.pbx.time_scale - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.pbx.inbound_call(self.citizen(plan))
+            self.counts.offered += 1
+
+
+def bot_endpoints(
+    config: AcdConfig, seed: int = 0, answer_s: tuple[float, float] = (1.0, 4.0)
+) -> dict[str, Endpoint]:
+    """A phone for every agent of `config` (PJSIP/<name>) that answers within `answer_s`."""
+    rng = random.Random(seed)
+    endpoints = {}
+    for agent in config.agents:
+        _, _, name = agent.endpoint.partition("/")
+        endpoints[name] = Endpoint(name, answer_after_s=round(rng.uniform(*answer_s), 2))
+    return endpoints
