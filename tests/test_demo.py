@@ -1,0 +1,121 @@
+"""Tier 3: `cti demo`'s stack end to end — simulated PBX, CTI over a real AMI socket,
+the ACD, bot agents, workload traffic, real PostgreSQL — and the command itself."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cti.app import Core
+from cti.config import Settings
+from cti.demo import DemoOptions, run_demo
+from cti.sim.ami_server import SimAmiServer
+from cti.sim.pbx import Fields
+from cti.sim.traffic import Traffic
+
+
+async def test_calls_flow_end_to_end_through_the_demo_stack(database_url: str) -> None:
+    stop = asyncio.Event()
+    out = io.StringIO()
+    seen: dict[str, object] = {}
+    pbx_events: list[tuple[str, dict[str, str]]] = []
+
+    def ready(core: Core, server: SimAmiServer, traffic: Traffic) -> None:
+        seen.update(core=core, server=server, traffic=traffic)
+
+        def watch(name: str, fields: Fields) -> None:
+            pbx_events.append((name, dict(fields)))
+
+        server.listeners.append(watch)
+
+    async def enough_calls() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            core = seen.get("core")
+            if isinstance(core, Core) and core.acd is not None:
+                summary = core.acd.summary()
+                completed = sum(1 for n, _ in pbx_events if n == "BridgeDestroy")
+                if summary.answered >= 15 and completed >= 3:
+                    break
+            await asyncio.sleep(0.05)
+        stop.set()
+
+    watcher = asyncio.create_task(enough_calls())
+    # 300 calls/h at 100x: about 8 calls per wall second; talk ~2.4 s wall.
+    summary = await run_demo(
+        Settings(), DemoOptions(speed=100.0, refresh_s=0.2), database_url, stop, out, ready
+    )
+    await watcher
+    text = out.getvalue()
+    assert "25 bot agents" in text
+    assert "simulated Asterisk (AMI): 127.0.0.1:" in text
+    assert text.rstrip().endswith("cti demo: stopped")
+    assert "answered" in text.splitlines()[-2]  # live figures were printed
+    traffic = seen["traffic"]
+    assert isinstance(traffic, Traffic)
+    assert summary.answered >= 15
+    assert summary.offered <= traffic.counts.offered
+    # Every answer the ACD counted is a real bridge on the PBX between a caller and
+    # the agent's phone, reached through the cti-connect context.
+    answers = [f for n, f in pbx_events if n == "DialEnd" and f["DialStatus"] == "ANSWER"]
+    assert len(answers) == summary.answered
+    assert all(f["Context"] == "cti-connect" for f in answers)
+    core = seen["core"]
+    assert isinstance(core, Core)
+    assert core.acd is not None
+    phones = {a.endpoint.split("/")[1] for a in core.acd.acd.config.agents}
+    assert {f["DestChannel"].split("/")[1].rsplit("-", 1)[0] for f in answers} <= phones
+    # The call tracker followed the same interactions over AMI.
+    assert core.feed.counts["BridgeEnter"] >= 2 * summary.answered
+    server = seen["server"]
+    assert isinstance(server, SimAmiServer)
+    assert not server._sessions  # the CTI logged off / disconnected
+
+
+def test_cti_demo_starts_embedded_postgres_and_ctrl_c_leaves_nothing_running() -> None:
+    base = Path(tempfile.mkdtemp(prefix="cti-test-demo-"))
+    base.chmod(0o755)
+    env = {
+        **os.environ,
+        "CTI_EMBEDDED_PG_DIR": str(base / "pg"),
+        "CTI_LOG__FORMAT": "json",
+    }
+    env.pop("CTI_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cti", "demo", "--speed", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        while not any(line.startswith("waiting") for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"cti demo exited early: {''.join(lines)}"
+            lines.append(line)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+        lines.append(rest)
+        assert proc.returncode == 0, "".join(lines)
+        text = "".join(lines)
+        assert "starting embedded PostgreSQL" in text
+        assert "cti demo: stopped" in text
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+        assert str(base) not in ps.stdout, "a PostgreSQL of the demo is still running"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        shutil.rmtree(base, ignore_errors=True)
