@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="folder of Asterisk transcripts (default: ../shared/ami-transcripts)",
     )
+    sim = bench_sub.add_parser(
+        "sim", help="calls/s the simulated PBX + CTI sustain in real time (30, 1000 agents)"
+    )
+    sim.add_argument("--seconds", type=_positive, default=4.0, help="wall seconds per step")
+    sim.add_argument(
+        "--max-rate", type=_positive, default=3200.0, help="stop the ramp at this rate"
+    )
     routing = bench_sub.add_parser(
         "routing", help="ACD routing in simulated time vs FCFS references"
     )
@@ -134,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cti.bench.ami import run
 
         return run(events=args.events, transcripts=args.transcripts)
+    if args.command == "bench" and args.bench == "sim":
+        from cti.bench import sim as bench_sim
+
+        return bench_sim.run(args.seconds, args.max_rate)
     if args.command == "bench" and args.bench == "routing":
         from cti.bench import routing as bench_routing
 
