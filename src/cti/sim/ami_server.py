@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 
@@ -45,9 +46,10 @@ class SimAmiServer:
         username: str = "cti",
         secret: str = "ctisecret",
         time_scale: float = 1.0,
+        recordings_dir: Path | None = None,
     ) -> None:
         self.username, self.secret = username, secret
-        self.pbx = SimPbx(self._broadcast, endpoints, time_scale)
+        self.pbx = SimPbx(self._broadcast, endpoints, time_scale, recordings_dir)
         self.port = 0
         self.received: list[dict[str, str]] = []
         self._server: asyncio.Server | None = None
@@ -236,6 +238,48 @@ class SimAmiServer:
         name = action.get("Variable", "")
         value = self.pbx.getvar(action.get("Channel") or None, name)
         self._reply(session, action, ("Response", "Success"), ("Variable", name), ("Value", value))
+
+    def _act_mixmonitor(self, session: _Session, action: dict[str, str]) -> None:
+        channel = action.get("Channel", "")
+        self.pbx.channel(channel)
+        file = action.get("File") or f"{channel.replace('/', '-')}.wav"
+        self.pbx.recording_path(file)
+        mixmon_id = self.pbx.new_mixmonitor_id()
+        # Asterisk answers first, then reports (transcript 06).
+        self._reply(session, action, ("Response", "Success"), ("MixMonitorID", mixmon_id))
+        self.pbx.mixmonitor(channel, file, action.get("Options", ""), mixmon_id)
+
+    def _act_mixmonitormute(self, session: _Session, action: dict[str, str]) -> None:
+        channel = action.get("Channel", "")
+        self.pbx.channel(channel)
+        if self.pbx.channel(channel).recording is None:
+            raise PbxError(f"Cannot set mute flag on {channel}: no MixMonitor")
+        self._reply(session, action, ("Response", "Success"))
+        state = action.get("State", "1").strip().lower() in ("1", "true", "yes", "on")
+        self.pbx.mixmonitor_mute(channel, action.get("Direction", "both"), state)
+
+    def _act_stopmixmonitor(self, session: _Session, action: dict[str, str]) -> None:
+        channel = action.get("Channel", "")
+        if self.pbx.channel(channel).recording is None:
+            raise PbxError(f"Could not stop MixMonitor on {channel}: none running")
+        self._reply(session, action, ("Response", "Success"))
+        self.pbx.stop_mixmonitor(channel)
+
+    def _act_playdtmf(self, session: _Session, action: dict[str, str]) -> None:
+        channel = action.get("Channel", "")
+        self.pbx.channel(channel)
+        digit = action.get("Digit", "")
+        if len(digit) != 1:
+            raise PbxError("No digit specified")
+        try:
+            duration = int(action.get("Duration", "0") or 0) or 250
+        except ValueError:
+            raise PbxError("Invalid Duration") from None
+        self._reply(
+            session, action, ("Response", "Success"), ("Message", "DTMF successfully queued")
+        )
+        receive = action.get("Receive", "").strip().lower() in ("1", "true", "yes", "on")
+        self.pbx.play_dtmf(channel, digit, duration, receive)
 
     def _act_originate(self, session: _Session, action: dict[str, str]) -> None:
         action_id = action.get("ActionID", "")

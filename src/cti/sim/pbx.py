@@ -13,17 +13,25 @@ Contexts it runs (the same names as `deploy/asterisk/extensions.conf` will carry
 - `cti-callback` an Originate to the agent lands here and dials the citizen back;
 - `cti-voicemail`, `cti-fallback`  overflow targets (voicemail, plain Queue()).
 
-Not simulated yet (issue 3): FastAGI IVR sessions, CEL/Cdr events, recordings.
+Recordings: `MixMonitor` writes a real WAV file (8 kHz, 16-bit mono like Asterisk's
+`wav`) as long as the recorded stretch of simulated time, into `recordings_dir`.
+
+Not simulated yet (issue 3): FastAGI IVR sessions, CEL/Cdr events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
+import struct
+import tempfile
 import time
 import uuid
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 HOLD = "cti-hold"
 CONNECT = "cti-connect"
@@ -62,6 +70,15 @@ class Citizen:
     answers_callback: bool = True
 
 
+@dataclass
+class Recording:
+    id: str
+    path: Path
+    started: float  # loop time
+    muted_s: float = 0.0
+    muted_since: float | None = None
+
+
 @dataclass(eq=False)
 class Channel:
     name: str
@@ -87,6 +104,7 @@ class Channel:
     created: float = field(default_factory=time.monotonic)
     dial_status: str = ""
     hung_up: bool = False
+    recording: Recording | None = None
 
     def fields(self, prefix: str = "") -> Fields:
         return [
@@ -124,8 +142,10 @@ class SimPbx:
         emit: Callable[[str, Fields], None],
         endpoints: dict[str, Endpoint] | None = None,
         time_scale: float = 1.0,
+        recordings_dir: Path | None = None,
     ) -> None:
         self._emit = emit
+        self._recordings_dir = recordings_dir
         self.endpoints = endpoints or {}
         self.time_scale = time_scale  # 0.1: every delay ten times shorter
         self.channels: dict[str, Channel] = {}
@@ -232,7 +252,7 @@ class SimPbx:
     # --- AMI actions ---------------------------------------------------------------------
 
     def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> None:
-        ch = self._channel(channel)
+        ch = self.channel(channel)
         self._moh_stop(ch)
         if ch.peer is not None and ch.bridge is None:
             self._end_dial(ch, "CANCEL", hang_up_callee=True)
@@ -263,16 +283,16 @@ class SimPbx:
         if channel is None:
             self.globals[name] = value
             return
-        self._setvar(self._channel(channel), name, value)
+        self._setvar(self.channel(channel), name, value)
 
     def getvar(self, channel: str | None, name: str) -> str:
         if channel is None:
             return self.globals.get(name, "")
-        return self._channel(channel).variables.get(name, "")
+        return self.channel(channel).variables.get(name, "")
 
     def hangup(self, channel: str, cause: int = 16) -> None:
         """Hang a channel up (AMI Hangup, or a party putting the phone down)."""
-        ch = self._channel(channel)
+        ch = self.channel(channel)
         peer = ch.peer
         if ch.bridge is not None and peer is not None:
             self._teardown_bridge(first=ch, second=peer, cause=cause)
@@ -477,6 +497,7 @@ class SimPbx:
             "BridgeDestroy", [*base, ("BridgeNumChannels", "0"), ("BridgeVideoSourceMode", "none")]
         )
         first.peer = second.peer = None
+        self._event("SoftHangupRequest", [*first.fields(), ("Cause", str(cause))])
         callee, caller = (first, second) if first.endpoint is not None else (second, first)
         self._finish(callee, cause)
         self._finish(caller, cause)
@@ -486,6 +507,8 @@ class SimPbx:
             return
         ch.hung_up = True
         ch.cancel_timers()
+        if ch.recording is not None:  # MixMonitor ends with its channel
+            self._stop_recording(ch)
         self._event(
             "Hangup",
             [*ch.fields(), ("Cause", str(cause)), ("Cause-txt", _CAUSES.get(cause, "Unknown"))],
@@ -493,7 +516,91 @@ class SimPbx:
         self.channels.pop(ch.name, None)
         self.ended.append(ch)
 
-    def _channel(self, name: str) -> Channel:
+    # --- recordings, DTMF ----------------------------------------------------------------
+
+    @property
+    def recordings_dir(self) -> Path:
+        if self._recordings_dir is None:
+            self._recordings_dir = Path(tempfile.mkdtemp(prefix="cti-sim-recordings-"))
+        return self._recordings_dir
+
+    def recording_path(self, file: str) -> Path:
+        """Where a MixMonitor `File` lands: inside `recordings_dir`, never elsewhere."""
+        root = self.recordings_dir.resolve()
+        path = (root / file).resolve()  # an absolute `file` is taken as it is
+        if not path.is_relative_to(root):
+            raise PbxError(f"MixMonitor: {file} is outside the recordings directory {root}")
+        return path
+
+    def new_mixmonitor_id(self) -> str:
+        return f"0x{0x7F0000000000 + next(self._ids) * 0x30:x}"
+
+    def mixmonitor(self, channel: str, file: str, options: str, mixmon_id: str) -> None:
+        """Start recording `channel` (events as transcript 06: VarSet MIXMONITOR_FILENAME,
+        VarSet of the `i(VAR)` option, MixMonitorStart)."""
+        ch = self.channel(channel)
+        path = self.recording_path(file)
+        if ch.recording is not None:
+            self._stop_recording(ch)
+        ch.recording = Recording(mixmon_id, path, asyncio.get_running_loop().time())
+        self._setvar(ch, "MIXMONITOR_FILENAME", str(path))
+        if "i(" in options:
+            var = options.split("i(", 1)[1].split(")", 1)[0]
+            self._setvar(ch, var, mixmon_id)
+        self._event("MixMonitorStart", ch.fields())
+
+    def mixmonitor_mute(self, channel: str, direction: str, state: bool) -> None:
+        ch = self.channel(channel)
+        rec = ch.recording
+        if rec is None:
+            raise PbxError(f"Cannot set mute flag on {channel}: no MixMonitor")
+        now = asyncio.get_running_loop().time()
+        if state and rec.muted_since is None:
+            rec.muted_since = now
+        elif not state and rec.muted_since is not None:
+            rec.muted_s += now - rec.muted_since
+            rec.muted_since = None
+        self._event(
+            "MixMonitorMute",
+            [*ch.fields(), ("Direction", direction), ("State", "1" if state else "0")],
+        )
+
+    def stop_mixmonitor(self, channel: str) -> Path:
+        ch = self.channel(channel)
+        if ch.recording is None:
+            raise PbxError(f"Could not stop MixMonitor on {channel}: none running")
+        return self._stop_recording(ch)
+
+    def _stop_recording(self, ch: Channel) -> Path:
+        rec = ch.recording
+        assert rec is not None
+        ch.recording = None
+        now = asyncio.get_running_loop().time()
+        if rec.muted_since is not None:
+            rec.muted_s += now - rec.muted_since
+        seconds = max(0.0, now - rec.started) / self.time_scale
+        muted = min(seconds, rec.muted_s / self.time_scale)
+        write_wav(rec.path, seconds - muted, muted)
+        self._event("MixMonitorStop", ch.fields())
+        return rec.path
+
+    def play_dtmf(self, channel: str, digit: str, duration_ms: int, receive: bool) -> None:
+        """`PlayDTMF`: as transcript 04, one DTMFEnd (Direction Received with Receive)."""
+        ch = self.channel(channel)
+        if len(digit) != 1 or digit not in "0123456789*#ABCDabcd":
+            raise PbxError(f"Invalid DTMF digit {digit!r}")
+        self._event(
+            "DTMFEnd",
+            [
+                *ch.fields(),
+                ("Digit", digit),
+                ("DurationMs", str(duration_ms)),
+                ("Direction", "Received" if receive else "Sent"),
+            ],
+            "dtmf,all",
+        )
+
+    def channel(self, name: str) -> Channel:
         ch = self.channels.get(name)
         if ch is None:
             raise PbxError("No such channel")
@@ -502,3 +609,25 @@ class SimPbx:
     def close(self) -> None:
         for ch in list(self.channels.values()):
             ch.cancel_timers()
+
+
+_RATE = 8000
+_TONE = b"".join(
+    struct.pack("<h", round(3000 * math.sin(2 * math.pi * 425 * n / _RATE))) for n in range(_RATE)
+)
+
+
+def write_wav(path: Path, voiced_s: float, silent_s: float = 0.0) -> None:
+    """A real WAV file: `voiced_s` of a 425 Hz tone then `silent_s` of silence (a muted
+    stretch), 8 kHz 16-bit mono."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(_RATE)
+        for seconds, second_of_audio in ((voiced_s, _TONE), (silent_s, bytes(2 * _RATE))):
+            frames = round(seconds * _RATE)
+            whole, rest = divmod(frames, _RATE)
+            for _ in range(whole):
+                out.writeframesraw(second_of_audio)
+            out.writeframesraw(second_of_audio[: 2 * rest])

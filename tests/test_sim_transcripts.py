@@ -1,0 +1,268 @@
+"""The simulated PBX against real Asterisk 22: the same scenario must give the same event
+names, field sets and order as the captured transcripts.
+
+The simulator runs the deployment's contexts, not the capture's test dialplan, so each
+comparison is on the part both share: the two-party call and its teardown (09),
+MixMonitor start / mute / stop (06), PlayDTMF (04), and the field set of every event
+the simulator can emit (any transcript).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import wave
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from cti.sim import transcripts
+from cti.sim.ami_server import SimAmiServer
+from cti.sim.pbx import Citizen, Endpoint
+
+Message = dict[str, str]
+CALL_FLOW = {
+    "Newchannel",
+    "Newstate",
+    "DialBegin",
+    "DialState",
+    "DialEnd",
+    "BridgeCreate",
+    "BridgeEnter",
+    "BridgeLeave",
+    "BridgeDestroy",
+    "HangupRequest",
+    "SoftHangupRequest",
+    "Hangup",
+}
+
+
+def _parse(text: str) -> list[Message]:
+    out = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        lines = [line for line in block.split("\n") if line]
+        if lines and ":" in lines[0]:
+            out.append({k: v.strip() for k, _, v in (line.partition(":") for line in lines)})
+    return out
+
+
+@cache
+def _sections(number: int) -> list[transcripts.Section]:
+    return transcripts.load_ami(transcripts.find(number))
+
+
+@cache
+def transcript_field_sets() -> dict[str, set[frozenset[str]]]:
+    sets: dict[str, set[frozenset[str]]] = defaultdict(set)
+    for number in range(1, 10):
+        for section in _sections(number):
+            for step in section.steps:
+                for msg in _parse(step.server):
+                    if "Event" in msg:
+                        sets[msg["Event"]].add(frozenset(msg) - {"Timestamp"})
+    return sets
+
+
+def _after_action(number: int, action: str) -> list[Message]:
+    """What Asterisk sent in answer to the first `action` of a transcript."""
+    for section in _sections(number):
+        for step in section.steps:
+            if step.name == action:
+                return _parse(step.server)
+    raise AssertionError(f"transcript {number} has no {action}")
+
+
+class Client:
+    """A bare AMI client over TCP that keeps every message, for exact comparisons."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.messages: list[Message] = []
+        self._n = 0
+
+    async def send(self, **fields: str) -> Message:
+        self._n += 1
+        action_id = f"t-{self._n}"
+        wire = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+        self.writer.write(f"{wire}ActionID: {action_id}\r\n\r\n".encode())
+        await self.writer.drain()
+        while True:
+            for msg in self.messages:
+                if msg.get("ActionID") == action_id and "Response" in msg:
+                    return msg
+            await self.read_one()
+
+    async def read_one(self) -> None:
+        block = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 5)
+        self.messages.extend(_parse(block.decode()))
+
+    async def settle(self, seconds: float = 0.2) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while (left := end - loop.time()) > 0:
+            try:
+                block = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), left)
+            except TimeoutError:
+                return
+            self.messages.extend(_parse(block.decode()))
+
+    def events(self, since: int = 0) -> list[Message]:
+        return [m for m in self.messages[since:] if "Event" in m]
+
+
+@asynccontextmanager
+async def sim(tmp_path: Path) -> AsyncIterator[tuple[SimAmiServer, Client]]:
+    endpoints = {"agent100": Endpoint("agent100", answer_after_s=1.0)}
+    server = SimAmiServer(endpoints, time_scale=0.02, recordings_dir=tmp_path)
+    port = await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await reader.readline()  # banner
+    client = Client(reader, writer)
+    try:
+        reply = await client.send(Action="Login", Username="cti", Secret="ctisecret")
+        assert reply["Response"] == "Success"
+        yield server, client
+    finally:
+        writer.close()
+        await writer.wait_closed()
+        await server.close()
+
+
+def _roles(events: list[Message]) -> list[tuple[str, str, str]]:
+    """(event, whose channel, state/status) for the call-flow events, channels named by
+    order of appearance: the caller is 'A', the agent's phone 'B'."""
+    names: dict[str, str] = {}
+    out = []
+    for e in events:
+        if e["Event"] not in CALL_FLOW:
+            continue
+        channel = e.get("Channel", "")
+        if channel and channel not in names:
+            names[channel] = "AB"[len(names)]
+        detail = e.get("DialStatus") or (
+            e.get("ChannelStateDesc", "") if e["Event"] == "Newstate" else ""
+        )
+        out.append((e["Event"], names.get(channel, ""), detail))
+    return out
+
+
+def _field_set_problems(events: list[Message]) -> list[str]:
+    known = transcript_field_sets()
+    problems = []
+    for e in events:
+        fields = frozenset(e) - {"Timestamp"}
+        if fields not in known.get(e["Event"], set()):
+            problems.append(f"{e['Event']}: {sorted(fields)}")
+    return problems
+
+
+async def test_a_two_party_call_and_its_teardown_match_transcript_09(tmp_path: Path) -> None:
+    real = [m for s in _sections(9) for step in s.steps for m in _parse(step.server)]
+    real_flow = _roles([m for m in real if "Event" in m])
+    async with sim(tmp_path) as (server, client):
+        ch = server.pbx.inbound_call(Citizen("5550100", "benefits", talk_s=3.0))
+        await client.send(
+            Action="Setvar", Channel=ch.name, Variable="CTI_AGENT_ENDPOINT", Value="PJSIP/agent100"
+        )
+        await client.send(Action="Redirect", Channel=ch.name, Context="cti-connect", Exten="s")
+        while not ch.hung_up:
+            await client.settle(0.05)
+        await client.settle(0.1)
+        flow = _roles(client.events())
+        assert not _field_set_problems(client.events())
+    # The simulator does not queue (no app_queue events): same call flow, same order.
+    assert flow == real_flow
+    assert flow[-7:] == [
+        ("HangupRequest", "A", ""),
+        ("BridgeLeave", "A", ""),
+        ("BridgeLeave", "B", ""),
+        ("BridgeDestroy", "", ""),
+        ("SoftHangupRequest", "A", ""),
+        ("Hangup", "B", ""),
+        ("Hangup", "A", ""),
+    ]
+
+
+async def test_mixmonitor_start_mute_stop_match_transcript_06_and_write_a_wav(
+    tmp_path: Path,
+) -> None:
+    real_start = _after_action(6, "MixMonitor")
+    real_mute = _after_action(6, "MixMonitorMute")
+    real_stop = _after_action(6, "StopMixMonitor")
+    async with sim(tmp_path) as (server, client):
+        ch = server.pbx.inbound_call(Citizen("5550101", "benefits"))
+        await client.settle(0.05)
+        mark = len(client.messages)
+        reply = await client.send(
+            Action="MixMonitor", Channel=ch.name, File="c-1.wav", Options="i(CTI_MIXMON_ID)"
+        )
+        await client.settle(0.05)
+        started = client.messages[mark:]
+        mark = len(client.messages)
+        await client.send(Action="MixMonitorMute", Channel=ch.name, Direction="both", State="1")
+        await client.settle(0.1)  # 5 simulated seconds muted
+        await client.send(Action="MixMonitorMute", Channel=ch.name, Direction="both", State="0")
+        await client.settle(0.05)
+        muted = client.messages[mark:]
+        mark = len(client.messages)
+        await client.send(Action="StopMixMonitor", Channel=ch.name)
+        await client.settle(0.05)
+        stopped = client.messages[mark:]
+        getvar = await client.send(Action="Getvar", Channel=ch.name, Variable="CTI_MIXMON_ID")
+        all_events = client.events()
+
+    def shape(msgs: list[Message]) -> list[tuple[str, str]]:
+        return [(m.get("Event", "Response"), m.get("Variable", "")) for m in msgs]
+
+    assert shape(started) == shape(real_start)
+    assert set(reply) == set(real_start[0])
+    assert getvar["Value"] == reply["MixMonitorID"]
+    assert shape(muted) == [("Response", ""), ("MixMonitorMute", "")] * 2
+    assert shape(muted)[:2] == shape(real_mute)
+    # (Asterisk then reports its own bridge's BRIDGEPEER, which has nothing to do with it.)
+    assert shape(stopped) == shape(real_stop)[:2] == [("Response", ""), ("MixMonitorStop", "")]
+    assert not _field_set_problems(all_events)
+    filename = next(e["Value"] for e in started if e.get("Variable") == "MIXMONITOR_FILENAME")
+    _check_recording(filename, tmp_path)
+
+
+def _check_recording(filename: str, folder: Path) -> None:
+    assert filename == os.path.join(os.path.realpath(folder), "c-1.wav")
+    with wave.open(filename) as wav:
+        assert (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) == (8000, 2, 1)
+        seconds = wav.getnframes() / 8000
+        frames = wav.readframes(wav.getnframes())
+    assert seconds > 5  # at 50x, the muted 0.1 s alone are 5 simulated seconds
+    assert frames.strip(b"\x00"), "the recording is all silence"
+    assert frames.endswith(bytes(2 * 8000 * 4)), "the muted stretch is not silent"
+
+
+async def test_mixmonitor_refuses_a_file_outside_the_recordings_dir(tmp_path: Path) -> None:
+    async with sim(tmp_path) as (server, client):
+        ch = server.pbx.inbound_call(Citizen("5550102", "benefits"))
+        reply = await client.send(Action="MixMonitor", Channel=ch.name, File="../../etc/x.wav")
+    assert reply["Response"] == "Error"
+    assert "outside the recordings directory" in reply["Message"]
+
+
+@pytest.mark.parametrize("digit", ["2", "#"])
+async def test_playdtmf_matches_transcript_04(tmp_path: Path, digit: str) -> None:
+    real = _after_action(4, "PlayDTMF")
+    async with sim(tmp_path) as (server, client):
+        ch = server.pbx.inbound_call(Citizen("5550103", "benefits"))
+        await client.settle(0.05)
+        mark = len(client.messages)
+        reply = await client.send(
+            Action="PlayDTMF", Channel=ch.name, Digit=digit, Duration="120", Receive="true"
+        )
+        await client.settle(0.05)
+        got = client.messages[mark:]
+    assert reply["Message"] == real[0]["Message"] == "DTMF successfully queued"
+    real_dtmf = next(m for m in real if m.get("Event") == "DTMFEnd")
+    dtmf = next(m for m in got if m.get("Event") == "DTMFEnd")
+    assert set(dtmf) == set(real_dtmf)
+    assert (dtmf["Digit"], dtmf["DurationMs"], dtmf["Direction"]) == (digit, "120", "Received")
