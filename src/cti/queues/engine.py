@@ -110,6 +110,9 @@ class _Queue:
     ready: dict[str, _Agent] = field(default_factory=dict)  # ready, reachable members
     members: dict[str, _Agent] = field(default_factory=dict)  # logged-in members
     ready_experts: set[str] = field(default_factory=set)  # ready members at base level
+    # `ready` in routing order: (-level or 0, idle since, id), and each member's key.
+    ready_order: list[tuple[int, float, str]] = field(default_factory=list)
+    ready_keys: dict[str, tuple[int, float, str]] = field(default_factory=dict)
     stats: QueueStats = field(default_factory=QueueStats)
 
 
@@ -397,18 +400,11 @@ class Acd:
         ]
 
     def calls(self) -> list[CallView]:
-        return [
-            CallView(
-                c.id,
-                c.queue,
-                c.state,
-                c.agent.profile.id if c.agent else None,
-                c.entered,
-                c.arrived,
-                c.callback_number,
-            )
-            for c in self._calls.values()
-        ]
+        return [_call_view(c) for c in self._calls.values()]
+
+    def call_view(self, call_id: str) -> CallView | None:
+        call = self._calls.get(call_id)
+        return None if call is None else _call_view(call)
 
     def queue_view(self, name: str, now: float) -> QueueView:
         q = self._queue(name)
@@ -520,8 +516,7 @@ class Acd:
         for name in agent.profile.queues:
             q = self._queues[name]
             q.members.pop(agent.profile.id, None)
-            q.ready.pop(agent.profile.id, None)
-            q.ready_experts.discard(agent.profile.id)
+            self._not_ready_in(q, agent.profile.id)
 
     def _update_ready(self, agent: _Agent) -> None:
         routable = agent.state == AgentState.READY and agent.reachable
@@ -532,9 +527,25 @@ class Acd:
                 q.ready[aid] = agent
                 if _fits(agent.profile, q.requirements[0]) is not None:
                     q.ready_experts.add(aid)
+                by_level = self.config.agent_selection == "best_level"
+                level = _min_level(agent.profile, q.config.skills) if by_level else 0
+                key = (-level, agent.idle_since, aid)
+                old = q.ready_keys.get(aid)
+                if old != key:
+                    if old is not None:
+                        del q.ready_order[bisect.bisect_left(q.ready_order, old)]
+                    bisect.insort(q.ready_order, key)
+                    q.ready_keys[aid] = key
             else:
-                q.ready.pop(aid, None)
-                q.ready_experts.discard(aid)
+                self._not_ready_in(q, aid)
+
+    @staticmethod
+    def _not_ready_in(q: _Queue, aid: str) -> None:
+        q.ready.pop(aid, None)
+        q.ready_experts.discard(aid)
+        old = q.ready_keys.pop(aid, None)
+        if old is not None:
+            del q.ready_order[bisect.bisect_left(q.ready_order, old)]
 
     def _spare(self, agent: _Agent) -> int:
         """Other experts of the agent's home queue (its first) who are ready."""
@@ -751,23 +762,18 @@ class Acd:
     # --- internals: routing ----------------------------------------------------------------
 
     def _pick_agent(self, call: _Call, q: _Queue) -> _Agent | None:
-        """The ready agent for this call: best level, then longest idle, then id."""
+        """The ready agent for this call: best level (or not), then longest idle, then id —
+        the first in the queue's routing order who may take the call."""
         requirement = q.requirements[call.step]
         reserve = q.reserves[call.step]
-        base = q.config.skills
-        by_level = self.config.agent_selection == "best_level"
-        best: _Agent | None = None
-        best_key: tuple[int, float, str] | None = None
-        for agent in q.ready.values():
+        for _, _, aid in q.ready_order:
+            agent = q.ready[aid]
             if _fits(agent.profile, requirement) is None:
                 continue
-            if reserve and agent.profile.id not in q.ready_experts and self._spare(agent) < reserve:
+            if reserve and aid not in q.ready_experts and self._spare(agent) < reserve:
                 continue
-            level = _min_level(agent.profile, base) if by_level else 0
-            key = (-level, agent.idle_since, agent.profile.id)
-            if best_key is None or key < best_key:
-                best, best_key = agent, key
-        return best
+            return agent
+        return None
 
     def _pick_call(self, agent: _Agent) -> _Call | None:
         """The waiting call this agent should take: highest effective priority first.
@@ -872,6 +878,18 @@ def _requirements(q: QueueConfig) -> list[Requirement]:
             assert step.min_level is not None
             out.append({skill: min(level, step.min_level) for skill, level in q.skills.items()})
     return out
+
+
+def _call_view(c: _Call) -> CallView:
+    return CallView(
+        c.id,
+        c.queue,
+        c.state,
+        c.agent.profile.id if c.agent else None,
+        c.entered,
+        c.arrived,
+        c.callback_number,
+    )
 
 
 def _steps_due(q: QueueConfig, waited_s: float) -> int:

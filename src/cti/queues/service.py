@@ -233,7 +233,7 @@ class AcdService:
             del self._callers[call]
         else:
             self._calling_back.discard(call)  # the callback's agent leg is gone
-        view = next((c for c in self.acd.calls() if c.id == call), None)
+        view = self.acd.call_view(call)
         if view is None:
             self._calling_back.discard(call)
             return
