@@ -266,3 +266,21 @@ async def test_playdtmf_matches_transcript_04(tmp_path: Path, digit: str) -> Non
     dtmf = next(m for m in got if m.get("Event") == "DTMFEnd")
     assert set(dtmf) == set(real_dtmf)
     assert (dtmf["Digit"], dtmf["DurationMs"], dtmf["Direction"]) == (digit, "120", "Received")
+
+
+async def test_a_hangup_ends_the_recording_without_mixmonitorstop(tmp_path: Path) -> None:
+    async with sim(tmp_path) as (server, client):
+        ch = server.pbx.inbound_call(Citizen("5550104", "benefits"))
+        await client.send(Action="MixMonitor", Channel=ch.name, File="c-2.wav")
+        mark = len(client.messages)
+        await client.send(Action="Hangup", Channel=ch.name)
+        await client.settle(0.05)
+        after = [e["Event"] for e in client.events(mark)]
+    assert "Hangup" in after
+    assert "MixMonitorStop" not in after  # as the tracker learnt from real Asterisk
+    assert _wav_seconds(tmp_path / "c-2.wav") >= 0
+
+
+def _wav_seconds(path: Path) -> float:
+    with wave.open(str(path)) as wav:
+        return wav.getnframes() / wav.getframerate()

@@ -507,8 +507,9 @@ class SimPbx:
             return
         ch.hung_up = True
         ch.cancel_timers()
-        if ch.recording is not None:  # MixMonitor ends with its channel
-            self._stop_recording(ch)
+        if ch.recording is not None:
+            # MixMonitor ends with its channel; Asterisk reports no MixMonitorStop then.
+            self._stop_recording(ch, report=False)
         self._event(
             "Hangup",
             [*ch.fields(), ("Cause", str(cause)), ("Cause-txt", _CAUSES.get(cause, "Unknown"))],
@@ -571,7 +572,7 @@ class SimPbx:
             raise PbxError(f"Could not stop MixMonitor on {channel}: none running")
         return self._stop_recording(ch)
 
-    def _stop_recording(self, ch: Channel) -> Path:
+    def _stop_recording(self, ch: Channel, report: bool = True) -> Path:
         rec = ch.recording
         assert rec is not None
         ch.recording = None
@@ -581,7 +582,8 @@ class SimPbx:
         seconds = max(0.0, now - rec.started) / self.time_scale
         muted = min(seconds, rec.muted_s / self.time_scale)
         write_wav(rec.path, seconds - muted, muted)
-        self._event("MixMonitorStop", ch.fields())
+        if report:
+            self._event("MixMonitorStop", ch.fields())
         return rec.path
 
     def play_dtmf(self, channel: str, digit: str, duration_ms: int, receive: bool) -> None:
