@@ -1,3 +1,5 @@
+import asyncio
+import itertools
 import os
 import shutil
 import sys
@@ -37,3 +39,56 @@ def database_url() -> Iterator[str]:
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def template_url(database_url: str) -> str:
+    """A database migrated once per session; each test gets a fresh copy of it."""
+    import asyncpg
+
+    from cti.store.migrate import migrate
+
+    async def build() -> None:
+        admin = await asyncpg.connect(database_url)
+        try:
+            await admin.execute("DROP DATABASE IF EXISTS cti_template")
+            await admin.execute("CREATE DATABASE cti_template")
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(_with_database(database_url, "cti_template"))
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(build())
+    return _with_database(database_url, "cti_template")
+
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture
+def db_url(database_url: str, template_url: str) -> Iterator[str]:
+    """A migrated database of this test's own (cloned from the template), dropped after."""
+    import asyncpg
+
+    name = f"cti_test_{os.getpid()}_{next(_db_counter)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f"CREATE DATABASE {name} TEMPLATE cti_template"))
+    try:
+        yield _with_database(database_url, name)
+    finally:
+        asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
