@@ -75,7 +75,8 @@ async def migrate(conn: Any, migrations: list[Migration] | None = None) -> list[
                 async with conn.transaction():
                     await conn.execute(m.sql)
                     await conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                        "INSERT INTO schema_migrations (version, name, checksum)"
+                        " VALUES ($1, $2, $3)",
                         m.version,
                         m.name,
                         m.checksum,
