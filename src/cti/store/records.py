@@ -1,0 +1,157 @@
+"""How each kind of outbox record is written. Every write is idempotent: an upsert by
+the record's natural key, or an insert that ignores a key already there."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cti.store.outbox import Record
+
+INTERACTION_COLUMNS = (
+    "direction",
+    "caller_number",
+    "called_number",
+    "ivr_path",
+    "queue",
+    "topic",
+    "agent",
+    "arrived_at",
+    "queued_at",
+    "offered_at",
+    "answered_at",
+    "ended_at",
+    "wait_s",
+    "ring_s",
+    "talk_s",
+    "hold_s",
+    "wrap_up_s",
+    "outcome",
+    "hangup_side",
+    "disposition",
+)
+_TIMES = {"arrived_at", "queued_at", "offered_at", "answered_at", "ended_at", "started_at", "at"}
+# What a later update may set on an interaction row (wrap-up, a callback's answer).
+UPDATABLE = {"wrap_up_s", "disposition", "answered_at", "agent", "wait_s", "talk_s", "outcome"}
+
+
+def _ts(value: Any) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(float(value), dt.UTC)
+
+
+def _value(column: str, value: Any) -> Any:
+    if column in _TIMES:
+        return _ts(value)
+    if column == "ivr_path":
+        return json.dumps(value or [])
+    return value
+
+
+async def _interaction(conn: Any, r: Record) -> None:
+    d = r.data
+    cols = ["id", *INTERACTION_COLUMNS]
+    values = [r.key, *(_value(c, d.get(c)) for c in INTERACTION_COLUMNS)]
+    values[cols.index("direction")] = d.get("direction", "inbound")
+    values[cols.index("caller_number")] = d.get("caller_number", "")
+    values[cols.index("called_number")] = d.get("called_number", "")
+    placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+    # A replay rewrites the same values; fields set by later updates are kept.
+    updates = ", ".join(
+        f"{c} = COALESCE(interactions.{c}, EXCLUDED.{c})"
+        if c in UPDATABLE
+        else f"{c} = EXCLUDED.{c}"
+        for c in INTERACTION_COLUMNS
+    )
+    await conn.execute(
+        f"INSERT INTO interactions ({', '.join(cols)}) VALUES ({placeholders})"
+        f" ON CONFLICT (id) DO UPDATE SET {updates}",
+        *values,
+    )
+    legs = d.get("legs", [])
+    if legs:
+        await conn.executemany(
+            "INSERT INTO legs (id, interaction_id, channel, role, agent, started_at,"
+            " answered_at, ended_at, cause) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (id) DO UPDATE SET answered_at = EXCLUDED.answered_at,"
+            " ended_at = EXCLUDED.ended_at, cause = EXCLUDED.cause, agent = EXCLUDED.agent",
+            [
+                (
+                    leg["id"],
+                    r.key,
+                    leg["channel"],
+                    leg["role"],
+                    leg.get("agent"),
+                    _ts(leg["started_at"]),
+                    _ts(leg.get("answered_at")),
+                    _ts(leg.get("ended_at")),
+                    leg.get("cause"),
+                )
+                for leg in legs
+            ],
+        )
+
+
+async def _interaction_update(conn: Any, r: Record) -> None:
+    d = r.data
+    fields = {k: _value(k, v) for k, v in d["fields"].items() if k in UPDATABLE}
+    bad = set(d["fields"]) - UPDATABLE
+    if bad:
+        raise ValueError(f"interaction_update: fields {sorted(bad)} may not be updated")
+    if not fields:
+        return
+    sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, start=2))
+    await conn.execute(f"UPDATE interactions SET {sets} WHERE id = $1", d["id"], *fields.values())
+
+
+async def _case_link(conn: Any, r: Record) -> None:
+    await conn.execute(
+        "INSERT INTO case_interactions (case_id, interaction_id) VALUES ($1, $2)"
+        " ON CONFLICT DO NOTHING",
+        int(r.data["case_id"]),
+        r.data["interaction_id"],
+    )
+
+
+async def _agent_state(conn: Any, r: Record) -> None:
+    d = r.data
+    await conn.execute(
+        "INSERT INTO agent_state_log (key, agent, state, reason, at, previous_s)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+        r.key,
+        d["agent"],
+        d["state"],
+        d.get("reason"),
+        _ts(d["at"]),
+        float(d["previous_s"]),
+    )
+
+
+async def _survey(conn: Any, r: Record) -> None:
+    d = r.data
+    await conn.execute(
+        "INSERT INTO survey_answers (key, interaction_id, question, score, at)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
+        r.key,
+        d["interaction_id"],
+        d["question"],
+        int(d["score"]),
+        _ts(d["at"]),
+    )
+
+
+APPLY: dict[str, Callable[[Any, Record], Awaitable[None]]] = {
+    "interaction": _interaction,
+    "interaction_update": _interaction_update,
+    "case_link": _case_link,
+    "agent_state": _agent_state,
+    "survey": _survey,
+}
+
+
+async def apply_record(conn: Any, record: Record) -> None:
+    fn = APPLY.get(record.kind)
+    if fn is None:
+        raise ValueError(f"unknown outbox record kind {record.kind!r}")
+    await fn(conn, record)
