@@ -14,15 +14,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
+
 from cti.app import Core
 from cti.config import Settings
 from cti.demo import DemoOptions, run_demo
 from cti.sim.ami_server import SimAmiServer
 from cti.sim.pbx import Fields
 from cti.sim.traffic import Traffic
+from cti.store.service import StoreService
 
 
-async def test_calls_flow_end_to_end_through_the_demo_stack(database_url: str) -> None:
+async def test_calls_flow_end_to_end_through_the_demo_stack(db_url: str, tmp_path: Path) -> None:
     stop = asyncio.Event()
     out = io.StringIO()
     seen: dict[str, object] = {}
@@ -50,8 +53,9 @@ async def test_calls_flow_end_to_end_through_the_demo_stack(database_url: str) -
 
     watcher = asyncio.create_task(enough_calls())
     # 300 calls/h at 100x: about 8 calls per wall second; talk ~2.4 s wall.
+    store = StoreService(db_url, tmp_path / "outbox")
     summary = await run_demo(
-        Settings(), DemoOptions(speed=100.0, refresh_s=0.2), database_url, stop, out, ready
+        Settings(), DemoOptions(speed=100.0, refresh_s=0.2), db_url, stop, out, ready, store
     )
     await watcher
     text = out.getvalue()
@@ -78,6 +82,25 @@ async def test_calls_flow_end_to_end_through_the_demo_stack(database_url: str) -
     server = seen["server"]
     assert isinstance(server, SimAmiServer)
     assert not server._sessions  # the CTI logged off / disconnected
+    # Every interaction the CTI saw end is stored once, with its legs; agents' states too.
+    assert store.outbox.depth == 0
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch("SELECT id, outcome, agent FROM interactions")
+        legs = await conn.fetchval("SELECT count(*) FROM legs")
+        states = await conn.fetchval("SELECT count(*) FROM agent_state_log")
+    finally:
+        await conn.close()
+    stored = {r["id"] for r in rows}
+    live = {ch.linkedid for ch in server.pbx.channels.values()}
+    assert stored == {ch.linkedid for ch in server.pbx.ended} - live
+    bridged = {
+        f["Linkedid"] for n, f in pbx_events if n == "DialEnd" and f["DialStatus"] == "ANSWER"
+    }
+    answered_rows = {r["id"] for r in rows if r["outcome"] == "answered" and r["agent"]}
+    assert answered_rows == bridged & stored
+    assert legs == sum(1 for ch in server.pbx.ended if ch.linkedid in stored)
+    assert states >= 25
 
 
 def test_cti_demo_starts_embedded_postgres_and_ctrl_c_leaves_nothing_running() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import structlog
 
@@ -17,8 +19,10 @@ from cti.config import Settings, load_yaml_model
 from cti.queues import Acd, AcdConfig
 from cti.queues.events import Event as AcdEvent
 from cti.queues.service import AcdService
+from cti.store.service import StoreService
 
 log = structlog.get_logger("cti")
+_E = TypeVar("_E")
 
 
 def log_call_event(event: CallEvent) -> None:
@@ -50,8 +54,13 @@ class Core:
         publish_call: Callable[[CallEvent], None] = log_call_event,
         publish_acd: Callable[[AcdEvent], None] = log_acd_event,
         acd_time_scale: float = 1.0,
+        store: StoreService | None = None,
     ) -> None:
         self.settings = settings
+        self.store = store
+        if store is not None:
+            publish_call = _both(publish_call, store.on_call_event)
+            publish_acd = _both(publish_acd, store.on_acd_event)
         self.tracker = CallTracker()
         self.feed = AmiFeed(self.tracker, publish=publish_call, clock=time.time)
         self.ami = AmiClient(
@@ -74,6 +83,8 @@ class Core:
         await self.feed.resync(self.ami)
 
     async def start(self) -> None:
+        if self.store is not None:
+            await self.store.start()
         if self.acd is not None:
             await self.acd.start()
         await self.ami.start()
@@ -82,16 +93,57 @@ class Core:
         await self.ami.close()
         if self.acd is not None:
             await self.acd.close()
+        if self.store is not None:
+            await self.store.close()
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or SIGINT/SIGTERM): AMI client, tracker, feed, ACD."""
+def _both(first: Callable[[_E], None], second: Callable[[_E], None]) -> Callable[[_E], None]:
+    def publish(event: _E) -> None:
+        first(event)
+        second(event)
+
+    return publish
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The database URL: the configured one, or an embedded server started here (in the
+    main thread: it dies with the thread that started it) and stopped on the way out."""
+    if settings.database_url is not None:
+        yield settings.database_url.get_secret_value()
+        return
+    from cti.store.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(settings.embedded_pg_dir)
+    log.info("cti.embedded_database", dir=str(pg.root))
+    try:
+        yield pg.start()
+    finally:
+        pg.stop()
+
+
+def build_store(settings: Settings, url: str) -> StoreService:
+    from cti.store.classifier import load_classifier
+    from cti.store.embedded import default_root
+
+    root = settings.embedded_pg_dir or default_root()
+    spill_dir = settings.store.spill_dir or root.parent / "outbox"
+    classifier = load_classifier(settings.store.classifier) if settings.store.classifier else None
+    return StoreService(url, spill_dir, settings.store.memory_limit, classifier)
+
+
+async def serve(
+    settings: Settings, stop: asyncio.Event | None = None, database_url: str | None = None
+) -> None:
+    """Run until `stop` is set (or SIGINT/SIGTERM): AMI client, tracker, feed, ACD, and
+    the store when a database URL is given."""
     stop = stop or asyncio.Event()
     acd_config = load_yaml_model(settings.acd, AcdConfig) if settings.acd else None
+    store = build_store(settings, database_url) if database_url else None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    core = Core(settings, acd_config)
+    core = Core(settings, acd_config, store=store)
     try:
         await core.start()
         log.info(

@@ -128,10 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         settings = _settings(args.config)
         configure_logging(settings.log.level, settings.log.format)
-        from cti.app import serve
+        from cti.app import database, serve
 
         try:
-            asyncio.run(serve(settings))
+            with database(settings) as url:
+                asyncio.run(serve(settings, database_url=url))
         except Exception as exc:  # a clear one-line reason, not a traceback
             code = getattr(exc, "code", type(exc).__name__)
             print(f"cti: {code}: {exc}", file=sys.stderr)

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -68,6 +68,16 @@ class LogSettings(_Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class StoreSettings(_Section):
+    """Where call records wait when the database is down, and local conventions."""
+
+    # None: `<embedded_pg_dir or its default>/../outbox`, i.e. next to the data.
+    spill_dir: Path | None = None
+    memory_limit: Annotated[int, AfterValidator(_positive)] = 10_000
+    country_code: Annotated[str, Field(pattern=r"^[1-9]\d{0,2}$")] = "359"
+    classifier: Path | None = None  # topics file to load at start (deploy/classifier.yaml)
+
+
 class Settings(BaseSettings):
     """Everything `cti` can be configured with."""
 
@@ -81,6 +91,7 @@ class Settings(BaseSettings):
     ami: AmiSettings = AmiSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
+    store: StoreSettings = StoreSettings()
     # None: an embedded PostgreSQL server in `embedded_pg_dir` (default: /var/lib/cti/postgres
     # as root, ~/.local/share/cti/postgres otherwise).
     database_url: SecretStr | None = None

@@ -22,7 +22,7 @@ import asyncpg
 import structlog
 from pydantic import SecretStr
 
-from cti.app import Core
+from cti.app import Core, build_store, database
 from cti.config import AmiSettings, Settings
 from cti.queues.events import Event as AcdEvent
 from cti.queues.service import Summary
@@ -30,6 +30,7 @@ from cti.sim.ami_server import SimAmiServer
 from cti.sim.routing import skills_router
 from cti.sim.traffic import Traffic, bot_endpoints
 from cti.sim.workload import Workload, default_workload_path, load_workload
+from cti.store.service import StoreService
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +77,7 @@ async def run_demo(
     stop: asyncio.Event,
     out: TextIO = sys.stdout,
     on_ready: Callable[[Core, SimAmiServer, Traffic], None] | None = None,
+    store: StoreService | None = None,
 ) -> Summary:
     """Run the demo until `stop` is set (or `options.duration_s` passes); returns the
     final figures."""
@@ -97,12 +99,14 @@ async def run_demo(
     def quiet(event: AcdEvent) -> None:
         log.debug(f"acd.{type(event).__name__}", **event.to_dict())
 
+    store = store or build_store(settings, database_url)
     core = Core(
         core_settings,
         scenario.config,
         publish_call=lambda e: None,
         publish_acd=quiet,
         acd_time_scale=scale,
+        store=store,
     )
     traffic = Traffic(server.pbx, workload, scenario.queue_of, options.seed)
     tasks: list[asyncio.Task[None]] = []
@@ -121,6 +125,7 @@ async def run_demo(
         )
         print(f"  simulated Asterisk (AMI): 127.0.0.1:{port}  user {server.username}", file=out)
         print(f"  database: {_public(database_url)} (PostgreSQL {version})", file=out)
+        print(f"  outbox spill directory: {store.outbox.spill_path.parent}", file=out)
         print("  REST API, /metrics, agent desktop, wallboard: not built yet", file=out)
         print("  Ctrl-C to stop", file=out, flush=True)
         if on_ready is not None:
@@ -132,6 +137,9 @@ async def run_demo(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), options.refresh_s)
             line = format_summary(acd.summary(), options.speed)
+            line += f"  stored {store.outbox.written}"
+            if store.outbox.depth:
+                line += f" (queued {store.outbox.depth})"
             print(("\r" + line) if tty else line, end="" if tty else "\n", file=out, flush=True)
             if options.duration_s is not None and time.monotonic() - started >= options.duration_s:
                 break
@@ -150,29 +158,23 @@ async def run_demo(
 
 def main(settings: Settings, options: DemoOptions) -> int:
     """`cti demo`: start embedded PostgreSQL if no URL is configured, run, clean up."""
-    from cti.store.embedded import EmbeddedPostgres
+    if settings.database_url is None:
+        from cti.store.embedded import default_root
 
-    pg: EmbeddedPostgres | None = None
-    url = settings.database_url.get_secret_value() if settings.database_url else None
-    if url is None:
-        pg = EmbeddedPostgres(settings.embedded_pg_dir)
-        print(f"cti demo: starting embedded PostgreSQL in {pg.root}", flush=True)
-        url = pg.start()
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await run_demo(settings, options, url, stop)
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-
-    try:
-        asyncio.run(run())
-    finally:
-        if pg is not None:
-            pg.stop()
+        root = settings.embedded_pg_dir or default_root()
+        print(f"cti demo: starting embedded PostgreSQL in {root}", flush=True)
+    with database(settings) as url:
+        asyncio.run(_main(settings, options, url))
     return 0
+
+
+async def _main(settings: Settings, options: DemoOptions, url: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await run_demo(settings, options, url, stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -64,7 +64,8 @@ class CdrBuilder:
         self._emit = emit
         self._clock = clock
         self._live: dict[str, _Interaction] = {}
-        self._ended: OrderedDict[str, None] = OrderedDict()
+        # Ended interactions that may still get an update -> were they answered then?
+        self._ended: OrderedDict[str, bool] = OrderedDict()
         self._last_call: dict[str, str] = {}  # agent -> interaction of its last answer
 
     # --- tracker events ----------------------------------------------------------------
@@ -108,7 +109,7 @@ class CdrBuilder:
 
     def _finish(self, it: _Interaction, e: ce.InteractionEnded) -> None:
         del self._live[it.id]
-        self._ended[it.id] = None
+        self._ended[it.id] = it.answered_at is not None
         if len(self._ended) > _REMEMBER_ENDED:
             self._ended.popitem(last=False)
         if it.held_since is not None:
@@ -202,14 +203,15 @@ class CdrBuilder:
                 if it.offered_at is not None:
                     it.ring_s = round(now - it.offered_at, 3)
                 it.outcome = "answered"
-            else:  # a callback answered after the citizen's first call ended
+            elif self._ended.get(e.call) is False:
+                # A callback answered after the citizen's first call ended.
                 fields = {"agent": e.agent, "answered_at": now, "wait_s": round(e.wait_s, 3)}
                 self._update(e.call, fields)
         elif isinstance(e, qe.CallCompleted):
             if it is not None:
                 it.talk_s = round(e.talk_s, 3)
-            else:
-                self._update(e.call, {"talk_s": round(e.talk_s, 3), "outcome": "callback"})
+            elif self._ended.get(e.call) is False:  # the callback's conversation
+                self._update(e.call, {"talk_s": round(e.talk_s, 3)})
         elif isinstance(e, qe.CallOverflowed) and it is not None:
             it.outcome = "callback" if e.action == "callback" else "overflowed"
         elif isinstance(e, qe.CallAbandoned) and it is not None:

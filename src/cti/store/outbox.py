@@ -71,9 +71,11 @@ class Outbox:
         batch_size: int = 500,
         retry_max_s: float = 5.0,
         connect_timeout_s: float = 5.0,
+        prepare: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
         self._dsn = dsn
         self._apply = apply
+        self._prepare = prepare  # run on every new connection (migrations)
         self.memory_limit = memory_limit
         self.batch_size = batch_size
         self.retry_max_s = retry_max_s
@@ -264,7 +266,14 @@ class Outbox:
 
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self._dsn, timeout=self.connect_timeout_s)
+            conn = await asyncpg.connect(self._dsn, timeout=self.connect_timeout_s)
+            try:
+                if self._prepare is not None:
+                    await self._prepare(conn)
+            except BaseException:
+                conn.terminate()
+                raise
+            self._conn = conn
         return self._conn
 
     async def _disconnect(self) -> None:
