@@ -207,6 +207,8 @@ class CdrBuilder:
                 # A callback answered after the citizen's first call ended.
                 fields = {"agent": e.agent, "answered_at": now, "wait_s": round(e.wait_s, 3)}
                 self._update(e.call, fields)
+                done = {"interaction_id": e.call, "number": "", "due_at": now, "status": "done"}
+                self._emit(Record("callback", e.call, done))
         elif isinstance(e, qe.CallCompleted):
             if it is not None:
                 it.talk_s = round(e.talk_s, 3)
@@ -216,8 +218,23 @@ class CdrBuilder:
             it.outcome = "callback" if e.action == "callback" else "overflowed"
         elif isinstance(e, qe.CallAbandoned) and it is not None:
             it.outcome = "abandoned"
+        elif isinstance(e, qe.CallbackAccepted):
+            self._emit(
+                Record(
+                    "callback",
+                    e.call,
+                    {"interaction_id": e.call, "number": e.number, "queue": e.queue, "due_at": now},
+                )
+            )
         elif isinstance(e, qe.CallbackFailed):
             self._update(e.call, {"outcome": "failed"})
+            self._emit(
+                Record(
+                    "callback",
+                    e.call,
+                    {"interaction_id": e.call, "number": "", "due_at": now, "status": "failed"},
+                )
+            )
 
     def _update(self, call: str, fields: dict[str, Any]) -> None:
         if call in self._ended:

@@ -141,12 +141,30 @@ async def _survey(conn: Any, r: Record) -> None:
     )
 
 
+async def _callback(conn: Any, r: Record) -> None:
+    """A callback the citizen accepted (scheduled), or its later status."""
+    d = r.data
+    await conn.execute(
+        "INSERT INTO callbacks (key, interaction_id, number, queue, due_at, status, attempts)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO UPDATE"
+        " SET status = EXCLUDED.status, attempts = EXCLUDED.attempts",
+        r.key,
+        d["interaction_id"],
+        d["number"],
+        d.get("queue"),
+        _ts(d["due_at"]),
+        d.get("status", "scheduled"),
+        int(d.get("attempts", 0)),
+    )
+
+
 APPLY: dict[str, Callable[[Any, Record], Awaitable[None]]] = {
     "interaction": _interaction,
     "interaction_update": _interaction_update,
     "case_link": _case_link,
     "agent_state": _agent_state,
     "survey": _survey,
+    "callback": _callback,
 }
 
 
