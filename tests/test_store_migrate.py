@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import asyncpg
 import pytest
 
@@ -52,3 +55,37 @@ async def test_an_applied_migration_that_was_edited_is_refused(db_url: str) -> N
         assert first.name in err.value.message
     finally:
         await conn.close()
+
+
+def test_cti_migrate_is_idempotent_and_load_classifier_names_bad_files(
+    database_url: str, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    base, _, _ = database_url.rpartition("/")
+
+    async def fresh() -> None:
+        conn = await asyncpg.connect(database_url)
+        await conn.execute("DROP DATABASE IF EXISTS cti_cli_test")
+        await conn.execute("CREATE DATABASE cti_cli_test")
+        await conn.close()
+
+    asyncio.run(fresh())
+    env = {**os.environ, "CTI_DATABASE_URL": f"{base}/cti_cli_test", "CTI_LOG__LEVEL": "error"}
+
+    def cti(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cti", *args], capture_output=True, text=True, env=env
+        )
+
+    first, second = cti("migrate"), cti("migrate")
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert "0001_schema.sql" in first.stdout
+    assert "up to date" in second.stdout
+    bad = tmp_path / "c.yaml"
+    bad.write_text("organisations: {}\ntopics: [{code: Bad Code, name: x}]\n")
+    result = cti("load-classifier", str(bad))
+    assert result.returncode == 2
+    assert "topics.0.code" in result.stderr

@@ -129,7 +129,14 @@ def build_store(settings: Settings, url: str) -> StoreService:
     root = settings.embedded_pg_dir or default_root()
     spill_dir = settings.store.spill_dir or root.parent / "outbox"
     classifier = load_classifier(settings.store.classifier) if settings.store.classifier else None
-    return StoreService(url, spill_dir, settings.store.memory_limit, classifier)
+    return StoreService(
+        url,
+        spill_dir,
+        settings.store.memory_limit,
+        classifier,
+        dict(settings.store.retention_days),
+        settings.store.purge_every_h,
+    )
 
 
 async def serve(

@@ -30,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the CTI server against Asterisk")
     sub.add_parser("check-config", help="validate the configuration and print it (no secrets)")
+    sub.add_parser("migrate", help="apply the database migrations (idempotent)")
+    load = sub.add_parser("load-classifier", help="load a topic classifier file into the database")
+    load.add_argument("file", type=Path)
+    sub.add_parser("purge", help="delete data past its retention (store.retention_days)")
     demo = sub.add_parser(
         "demo", help="a whole hotline here: simulated PBX, embedded PostgreSQL, bots, callers"
     )
@@ -112,6 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"queue {name}: {skills}, priority {queue.priority}, {members} agents")
         print(f"{len(acd.agents)} agents, not-ready reasons: {', '.join(acd.not_ready_reasons)}")
         return 0
+    if args.command in ("migrate", "load-classifier", "purge"):
+        settings = _settings(args.config)
+        configure_logging(settings.log.level, settings.log.format)
+        from cti.store.admin import run_admin
+
+        return run_admin(settings, args.command, getattr(args, "file", None))
     if args.command == "demo":
         settings = _settings(args.config)
         configure_logging("warning", settings.log.format)

@@ -76,6 +76,10 @@ class StoreSettings(_Section):
     memory_limit: Annotated[int, AfterValidator(_positive)] = 10_000
     country_code: Annotated[str, Field(pattern=r"^[1-9]\d{0,2}$")] = "359"
     classifier: Path | None = None  # topics file to load at start (deploy/classifier.yaml)
+    # Days to keep, per kind (recordings, cdr, agent_states, surveys, recording_access,
+    # callbacks); unset kinds keep their defaults (recordings 1 year, CDR 5 years...).
+    retention_days: dict[str, Annotated[int, Field(ge=1, le=36500)]] = {}
+    purge_every_h: Annotated[float, Field(ge=0)] = 24.0  # 0: never from `cti serve`
 
 
 class Settings(BaseSettings):

@@ -3,6 +3,8 @@ takes call records, and the CDR builder that produces them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from cti.store.classifier import Classifier, sync_classifier
 from cti.store.migrate import migrate
 from cti.store.outbox import Outbox, Record
 from cti.store.records import apply_record
+from cti.store.retention import KINDS, purge
 
 log = structlog.get_logger(__name__)
 
@@ -30,9 +33,14 @@ class StoreService:
         spill_dir: Path,
         memory_limit: int = 10_000,
         classifier: Classifier | None = None,
+        retention_days: dict[str, int] | None = None,
+        purge_every_h: float = 0.0,
     ) -> None:
         self.url = url
         self._classifier = classifier
+        self._retention = retention_days or {}
+        self._purge_every_s = purge_every_h * 3600
+        self._purge_task: asyncio.Task[None] | None = None
         self._prepared = False
         self.outbox = Outbox(
             url, spill_dir, apply_record, memory_limit=memory_limit, prepare=self._prepare
@@ -61,10 +69,31 @@ class StoreService:
         self.cdr.on_acd_event(event)
 
     async def start(self) -> None:
+        unknown = set(self._retention) - set(KINDS)
+        if unknown:
+            raise ValueError(f"store.retention_days: unknown kinds {sorted(unknown)}")
         await self.outbox.start()
+        if self._purge_every_s > 0:
+            self._purge_task = asyncio.create_task(self._purge_loop(), name="store-purge")
 
     async def close(self, flush_timeout: float = 5.0) -> None:
+        if self._purge_task is not None:
+            self._purge_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purge_task
         await self.outbox.close(flush_timeout)
+
+    async def _purge_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._purge_every_s)
+            try:
+                conn = await self.connect()
+                try:
+                    await purge(conn, self._retention)
+                finally:
+                    await conn.close()
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                log.error("store.purge_failed", error=str(exc))
 
     async def connect(self) -> Any:
         """A connection for queries (API, reports); the caller closes it."""
