@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--max-rate", type=_positive, default=3200.0, help="stop the ramp at this rate"
     )
+    store = bench_sub.add_parser(
+        "store", help="screen-pop query on a filled database, outbox write rate"
+    )
+    store.add_argument("--interactions", type=int, default=1_000_000)
+    store.add_argument("--cases", type=int, default=200_000)
+    store.add_argument("--outbox-records", type=int, default=20_000)
     routing = bench_sub.add_parser(
         "routing", help="ACD routing in simulated time vs FCFS references"
     )
@@ -156,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cti.bench import sim as bench_sim
 
         return bench_sim.run(args.seconds, args.max_rate)
+    if args.command == "bench" and args.bench == "store":
+        from cti.bench import store as bench_store
+
+        return bench_store.run(args.interactions, args.cases, outbox_records=args.outbox_records)
     if args.command == "bench" and args.bench == "routing":
         from cti.bench import routing as bench_routing
 
