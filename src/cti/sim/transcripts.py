@@ -126,3 +126,51 @@ def load_ami(path: Path) -> list[Section]:
         if sec.steps and sec.steps[-1].server.endswith("\r\n\r\n\r\n"):
             sec.steps[-1].server = sec.steps[-1].server[:-2]
     return sections
+
+
+@dataclass
+class AgiStep:
+    command: str  # the line our server sent (without LF)
+    reply: str  # what Asterisk answered, LF line ends (may end with the HANGUP line)
+
+
+@dataclass
+class AgiSection:
+    title: str
+    env: str  # the environment block, LF line ends, with its empty line
+    steps: list[AgiStep] = field(default_factory=list)
+
+
+def load_agi(path: Path) -> list[AgiSection]:
+    """The FastAGI sessions of a transcript (03): bare-LF bytes, as on the wire."""
+    sections: list[AgiSection] = []
+    current: AgiSection | None = None
+    in_command = False
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if line.startswith("#= FastAGI session"):
+            current = AgiSection(line[3:].strip(), "")
+            sections.append(current)
+            in_command = False
+            continue
+        if current is None:
+            continue
+        if line.startswith("#> [") and "AGI sent" in line:
+            in_command = True
+            continue
+        if line.startswith("#> ") and in_command:
+            current.steps.append(AgiStep(line[3:], ""))
+            in_command = False
+            continue
+        if line.startswith("#"):
+            in_command = False
+            continue
+        if current.steps:
+            current.steps[-1].reply += line + "\n"
+        else:
+            current.env += line + "\n"
+    for section in sections:  # the file's trailing newline is not a wire line
+        if section.steps:
+            last = section.steps[-1]
+            last.reply = last.reply.rstrip("\n") + "\n" if last.reply.strip() else ""
+        section.env = section.env.rstrip("\n") + "\n\n"
+    return sections

@@ -1,0 +1,1 @@
+"""The IVR: our FastAGI server and the menus it runs."""
