@@ -39,7 +39,7 @@ async def play_asterisk(port: int, section: transcripts.AgiSection) -> list[str]
 
 async def run(section: int, handler: Callable[[AgiSession], Awaitable[None]]) -> FastAgiServer:
     script = SECTIONS[section].env.split("agi_network_script: ")[1].split("?")[0].split("\n")[0]
-    server = FastAgiServer({script: handler}, port=0)
+    server = FastAgiServer({script: handler}.get, port=0)
     port = await server.start()
     try:
         await play_asterisk(port, SECTIONS[section])
@@ -178,7 +178,7 @@ async def test_a_client_that_leaves_early_or_sends_garbage_costs_nothing(data: b
     async def handler(s: AgiSession) -> None:
         called.append(s)
 
-    server = FastAgiServer({"ivr": handler}, port=0)
+    server = FastAgiServer({"ivr": handler}.get, port=0)
     port = await server.start()
     try:
         assert await _connect_and(port, data) == b""
@@ -194,7 +194,7 @@ async def test_sessions_beyond_the_cap_are_refused_at_once() -> None:
     async def slow(s: AgiSession) -> None:
         await release.wait()
 
-    server = FastAgiServer({"ivr": slow}, port=0, max_sessions=1)
+    server = FastAgiServer({"ivr": slow}.get, port=0, max_sessions=1)
     port = await server.start()
     env = SECTIONS[0].env.encode()
     try:
@@ -216,7 +216,7 @@ async def test_a_command_without_a_reply_times_out_and_the_session_ends() -> Non
     async def ivr(s: AgiSession) -> None:
         await s.answer()
 
-    server = FastAgiServer({"ivr": ivr}, port=0, command_timeout_s=0.2)
+    server = FastAgiServer({"ivr": ivr}.get, port=0, command_timeout_s=0.2)
     port = await server.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)

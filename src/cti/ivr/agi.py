@@ -255,14 +255,14 @@ class FastAgiServer:
 
     def __init__(
         self,
-        handlers: dict[str, Handler],
+        route: Callable[[str], Handler | None],
         host: str = "127.0.0.1",
         port: int = 4573,
         max_sessions: int = 200,
         env_timeout_s: float = 5.0,
         command_timeout_s: float = 30.0,
     ) -> None:
-        self.handlers = handlers
+        self.route = route  # script name -> handler (None: unknown script)
         self.host, self.port = host, port
         self.max_sessions = max_sessions
         self.env_timeout_s = env_timeout_s
@@ -346,7 +346,7 @@ class FastAgiServer:
             log.warning("agi.no_environment", peer=str(peer))
             return
         session = AgiSession(env, reader, writer, self.command_timeout_s)
-        handler = self.handlers.get(session.script)
+        handler = self.route(session.script)
         if handler is None:
             log.error("agi.unknown_script", script=session.script, channel=session.channel)
             return

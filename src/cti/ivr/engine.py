@@ -1,0 +1,241 @@
+"""Runs IVR definitions over FastAGI sessions.
+
+Each session takes the definition current when it starts and keeps it to the end, so a
+reload (SIGHUP, API) never disturbs a caller already in a menu. The caller's path is
+left on the channel as `CTI_IVR_PATH` (`welcome,language:bg,main:2,...`, stored with
+the interaction); where the dialplan goes next is `CTI_NEXT` (`queue`, `voicemail`,
+`hangup`), with `CTI_QUEUE` / `CTI_TOPIC` / `CTI_PRIORITY` for the ACD.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from cti.config import ConfigError
+from cti.ivr import models as m
+from cti.ivr.agi import AgiSession, Handler
+from cti.store.phone import try_normalise
+
+log = structlog.get_logger(__name__)
+MAX_STEPS = 100  # a definition that loops is cut off (the caller goes to the fallback)
+
+
+class Definitions:
+    """The current IVR definition; `reload()` swaps it only if the new file is valid."""
+
+    def __init__(self, path: Path | None, definition: m.IvrDefinition) -> None:
+        self.path = path
+        self.current = definition
+        self.reloads = 0
+
+    def reload(self) -> list[str]:
+        """Re-read the file; [] if it took effect, else the problems (old one kept)."""
+        if self.path is None:
+            return ["no IVR file to reload"]
+        try:
+            self.current = m.load_ivr(self.path)
+        except ConfigError as exc:
+            log.error("ivr.reload_refused", problems=exc.problems)
+            return exc.problems
+        self.reloads += 1
+        log.info("ivr.reloaded", file=str(self.path), scripts=sorted(self.current.scripts))
+        return []
+
+
+@dataclass
+class IvrServices:
+    """What the IVR asks of the rest of the CTI (all optional: a node without its
+    service plays nothing and goes on)."""
+
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    announcements: Callable[[str | None, dt.datetime], Awaitable[list[str]]] | None = None
+    case_status: Callable[[str], Awaitable[str | None]] | None = None
+    save_survey: Callable[[str, str, int], None] | None = None
+
+
+class Ivr:
+    def __init__(self, definitions: Definitions, services: IvrServices | None = None) -> None:
+        self.definitions = definitions
+        self.services = services or IvrServices()
+        self.sessions = 0
+
+    def route(self, script: str) -> Handler | None:
+        """The FastAGI handler for a script of the current definition."""
+        if script not in self.definitions.current.scripts:
+            return None
+
+        async def handler(session: AgiSession) -> None:
+            await self.run(script, session)
+
+        return handler
+
+    async def run(self, script: str, s: AgiSession) -> None:
+        definition = self.definitions.current  # this caller keeps this one to the end
+        self.sessions += 1
+        path: list[str] = []
+        name: str | None = definition.scripts[script]
+        steps = 0
+        try:
+            while name is not None:
+                steps += 1
+                if steps > MAX_STEPS:
+                    log.error("ivr.loop", script=script, path=path[-10:])
+                    await s.set_variable("CTI_NEXT", "fallback")
+                    break
+                node = definition.nodes[name]
+                path.append(name)
+                name = await self._step(definition, node, s, path)
+        finally:
+            if not s.hung_up or path:
+                # Even after a hang-up the variable can be set (the CDR wants the path).
+                await s.set_variable("CTI_IVR_PATH", ",".join(path))
+
+    async def _step(
+        self, d: m.IvrDefinition, node: m.Node, s: AgiSession, path: list[str]
+    ) -> str | None:
+        if isinstance(node, m.Play):
+            for prompt in node.prompts:
+                await s.stream_file(prompt)
+            if node.next is None:
+                await s.set_variable("CTI_NEXT", "hangup")
+            return node.next
+        if isinstance(node, m.RecordingNotice):
+            for prompt in node.prompts:
+                await s.stream_file(prompt)
+            await s.set_variable("CTI_RECORDING_NOTICE", "1")
+            return node.next
+        if isinstance(node, m.Menu):
+            return await self._menu(node, s, path)
+        if isinstance(node, m.Collect):
+            return await self._collect(node, s, path)
+        if isinstance(node, m.Hours):
+            is_open = d.is_open(self.services.now(), node.calendar)
+            path[-1] += ":open" if is_open else ":closed"
+            return node.open if is_open else node.closed
+        if isinstance(node, m.Announcements):
+            if self.services.announcements is not None:
+                prompts = await self.services.announcements(node.topic, self.services.now())
+                for prompt in prompts:
+                    await s.stream_file(prompt)
+                if prompts:
+                    path[-1] += f":{len(prompts)}"
+            return node.next
+        if isinstance(node, m.Language):
+            digit = await s.stream_file(node.prompt, "".join(node.choices))
+            if digit is None:
+                digit = await s.wait_for_digit(round(node.timeout_s * 1000))
+            language = node.choices.get(digit or "", node.default)
+            await s.set_variable("CHANNEL(language)", language)
+            path[-1] += f":{language}"
+            return node.next
+        if isinstance(node, m.CaseStatus):
+            await self._case_status(node, s, path)
+            return node.next
+        if isinstance(node, m.Queue):
+            await s.set_variable("CTI_QUEUE", node.queue)
+            if node.topic:
+                await s.set_variable("CTI_TOPIC", node.topic)
+            await s.set_variable("CTI_PRIORITY", str(node.priority))
+            await s.set_variable("CTI_NEXT", "queue")
+            return None
+        if isinstance(node, m.CallbackOffer):
+            await self._callback_offer(node, s, path)
+            return None
+        if isinstance(node, m.Voicemail):
+            for prompt in node.prompts:
+                await s.stream_file(prompt)
+            await s.set_variable("CTI_NEXT", "voicemail")
+            return None
+        if isinstance(node, m.Survey):
+            await self._survey(node, s, path)
+            return None
+        assert isinstance(node, m.Hangup)
+        for prompt in node.prompts:
+            await s.stream_file(prompt)
+        await s.set_variable("CTI_NEXT", "hangup")
+        return None
+
+    async def _menu(self, node: m.Menu, s: AgiSession, path: list[str]) -> str:
+        keys = "".join(node.options) + (node.repeat or "")
+        attempts = 0
+        plays = 0
+        while attempts <= node.retries and plays < 10:
+            plays += 1
+            digit = await s.stream_file(node.prompt, keys)
+            if digit is None:
+                digit = await s.wait_for_digit(round(node.timeout_s * 1000))
+            if digit is not None and digit == node.repeat:
+                continue  # "repeat" costs no attempt
+            if digit is not None and digit in node.options:
+                path[-1] += f":{digit}"
+                return node.options[digit]
+            attempts += 1
+            if digit is not None and node.invalid_prompt:
+                await s.stream_file(node.invalid_prompt)
+        path[-1] += ":failed"
+        return node.on_failure
+
+    async def _collect(self, node: m.Collect, s: AgiSession, path: list[str]) -> str:
+        for _ in range(node.retries + 1):
+            digits = await s.get_data(node.prompt, round(node.timeout_s * 1000), node.max_digits)
+            if (
+                digits
+                and node.min_digits <= len(digits) <= node.max_digits
+                and (node.pattern is None or re.fullmatch(node.pattern, digits))
+            ):
+                await s.set_variable(node.variable, digits)
+                return node.next
+            if digits and node.invalid_prompt:
+                await s.stream_file(node.invalid_prompt)
+        path[-1] += ":failed"
+        return node.on_failure
+
+    async def _case_status(self, node: m.CaseStatus, s: AgiSession, path: list[str]) -> None:
+        digits = await s.get_data(node.prompt, round(node.timeout_s * 1000), node.max_digits)
+        status = None
+        if digits and len(digits) > 4 and self.services.case_status is not None:
+            # Keyed as year + number: 2026000123 or 2026123 -> case 2026-000123.
+            number = f"{digits[:4]}-{int(digits[4:]):06d}"
+            status = await self.services.case_status(number)
+        prompt = node.status_prompts.get(status or "", node.not_found_prompt)
+        path[-1] += f":{status or 'not_found'}"
+        await s.stream_file(prompt)
+
+    async def _callback_offer(self, node: m.CallbackOffer, s: AgiSession, path: list[str]) -> None:
+        own = try_normalise(s.env.get("agi_callerid", ""))
+        timeout = round(node.timeout_s * 1000)
+        digit = await s.stream_file(node.prompt, "123")
+        if digit is None:
+            digit = await s.wait_for_digit(timeout)
+        number: str | None = None
+        if digit == "1" and own:
+            number = own
+        elif digit == "2":
+            keyed = await s.get_data(node.other_number_prompt, timeout, 15)
+            number = try_normalise(keyed or "")
+        if number is not None and node.confirm_prompt:
+            await s.stream_file(node.confirm_prompt)
+        path[-1] += ":accepted" if number else ":declined"
+        await s.set_variable("CTI_CALLBACK", number or "")
+
+    async def _survey(self, node: m.Survey, s: AgiSession, path: list[str]) -> None:
+        digit = await s.stream_file(node.prompt, "12345")
+        if digit is None:
+            digit = await s.wait_for_digit(round(node.timeout_s * 1000))
+        await s.set_variable("CTI_NEXT", "hangup")
+        if digit is None or digit not in "12345":
+            path[-1] += ":none"
+            return
+        path[-1] += f":{digit}"
+        reply = await s.command('GET FULL VARIABLE "${CHANNEL(linkedid)}"')
+        interaction = reply.data or s.uniqueid
+        if self.services.save_survey is not None:
+            self.services.save_survey(interaction, node.question, int(digit))
+        if node.thanks_prompt:
+            await s.stream_file(node.thanks_prompt)
