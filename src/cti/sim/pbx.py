@@ -29,9 +29,13 @@ import tempfile
 import time
 import uuid
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cti.sim.agi_client import SimAgiClient
 
 HOLD = "cti-hold"
 CONNECT = "cti-connect"
@@ -68,6 +72,7 @@ class Citizen:
     talk_s: float = 5.0  # hangs up this long after being connected
     accept_callback: bool = False
     answers_callback: bool = True
+    keys: list[str] = field(default_factory=list)  # what they key in the IVR, in order
 
 
 @dataclass
@@ -155,6 +160,25 @@ class SimPbx:
         self._chan_seq = itertools.count(0)
         self.ended: list[Channel] = []
         self.callback_answers: dict[str, bool] = {}  # number -> picks up a callback
+        self.agi: SimAgiClient | None = None  # set: the IVR runs over FastAGI
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def use_fastagi(self, host: str, port: int) -> None:
+        """Run the deployment's AGI() steps against the CTI's FastAGI server."""
+        from cti.sim.agi_client import SimAgiClient
+
+        self.agi = SimAgiClient(self, host, port)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def answer_channel(self, ch: Channel) -> None:
+        self._newstate(ch, 6)
+
+    def dtmf_received(self, ch: Channel, digit: str) -> None:
+        self.play_dtmf(ch.name, digit, 120, receive=True)
 
     # --- helpers -------------------------------------------------------------------
 
@@ -232,13 +256,41 @@ class SimPbx:
         self._newexten(ch, INBOUND, did, 1, "NoOp", f"Hotline call from {citizen.number}")
         self._newexten(ch, INBOUND, did, 2, "Answer", "")
         self._newstate(ch, 6)
+        if self.agi is not None:
+            agi = self.agi
+            self._newexten(ch, INBOUND, did, 3, "AGI", f"agi://{agi.host}:{agi.port}/inbound")
+            self._spawn(self._after_ivr(ch, did))
+            return ch
         # What the IVR leaves behind when it hands the call to the ACD.
         self._set_app(ch, INBOUND, did, 3, "CTI_QUEUE", citizen.queue)
         self._set_app(ch, INBOUND, did, 4, "CTI_PRIORITY", str(citizen.priority))
-        self._to_hold(ch)
-        if citizen.patience_s is not None:
-            self._later(ch, citizen.patience_s, lambda: self._impatient(ch))
+        self._wait_in_line(ch)
         return ch
+
+    def _wait_in_line(self, ch: Channel) -> None:
+        self._to_hold(ch)
+        if ch.citizen is not None and ch.citizen.patience_s is not None:
+            self._later(ch, ch.citizen.patience_s, lambda: self._impatient(ch))
+
+    async def _after_ivr(self, ch: Channel, did: str) -> None:
+        """The dialplan after AGI(): on to hold, voicemail, hang-up, or the fallback
+        queue when the FastAGI server failed (AGISTATUS=FAILURE)."""
+        assert self.agi is not None
+        status = await self.agi.run(ch, "inbound")
+        if ch.hung_up:
+            return
+        self._setvar(ch, "AGISTATUS", status)
+        after = ch.variables.get("CTI_NEXT", "")
+        if status != "SUCCESS" or after not in ("queue", "voicemail", "hangup"):
+            self.redirect(ch.name, FALLBACK, "s")
+        elif after == "queue":
+            self._newexten(ch, INBOUND, did, 4, "Goto", f"{HOLD},s,1")
+            self._wait_in_line(ch)
+        elif after == "voicemail":
+            self.redirect(ch.name, VOICEMAIL, "s")
+        else:
+            self._newexten(ch, INBOUND, did, 4, "Hangup", "")
+            self.hangup(ch.name, 16)
 
     def _impatient(self, ch: Channel) -> None:
         if ch.bridge is None and ch.context != CALLBACK_OFFER:
@@ -462,12 +514,32 @@ class SimPbx:
 
     def _callback_offer(self, ch: Channel) -> None:
         citizen = ch.citizen
+        if self.agi is not None:
+            agi = self.agi
+            self._newexten(
+                ch, CALLBACK_OFFER, "s", 1, "AGI", f"agi://{agi.host}:{agi.port}/callback-offer"
+            )
+            if citizen is not None:  # the offer's keys: 1 = call me back on this number
+                citizen.keys[:0] = ["1" if citizen.accept_callback else "3"]
+            self._spawn(self._after_offer(ch))
+            return
         self._newexten(ch, CALLBACK_OFFER, "s", 1, "AGI", "agi://127.0.0.1:4573/callback-offer")
         if citizen is not None and citizen.accept_callback:
             self._set_app(ch, CALLBACK_OFFER, "s", 2, "CTI_CALLBACK", citizen.number)
             self._later(ch, 0.5, lambda: self.hangup(ch.name, 16))
         else:
             self._set_app(ch, CALLBACK_OFFER, "s", 2, "CTI_CALLBACK", "")
+            self._to_hold(ch)
+
+    async def _after_offer(self, ch: Channel) -> None:
+        assert self.agi is not None
+        status = await self.agi.run(ch, "callback-offer")
+        if ch.hung_up:
+            return
+        self._setvar(ch, "AGISTATUS", status)
+        if ch.variables.get("CTI_CALLBACK"):
+            self._later(ch, 0.5, lambda: self.hangup(ch.name, 16))
+        else:
             self._to_hold(ch)
 
     def _teardown_bridge(self, first: Channel, second: Channel, cause: int) -> None:
@@ -611,6 +683,8 @@ class SimPbx:
     def close(self) -> None:
         for ch in list(self.channels.values()):
             ch.cancel_timers()
+        for task in list(self._tasks):
+            task.cancel()
 
 
 _RATE = 8000
