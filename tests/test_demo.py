@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import shutil
 import signal
@@ -86,7 +87,7 @@ async def test_calls_flow_end_to_end_through_the_demo_stack(db_url: str, tmp_pat
     assert store.outbox.depth == 0
     conn = await asyncpg.connect(db_url)
     try:
-        rows = await conn.fetch("SELECT id, outcome, agent FROM interactions")
+        rows = await conn.fetch("SELECT id, outcome, agent, ivr_path, topic FROM interactions")
         legs = await conn.fetchval("SELECT count(*) FROM legs")
         states = await conn.fetchval("SELECT count(*) FROM agent_state_log")
     finally:
@@ -101,6 +102,9 @@ async def test_calls_flow_end_to_end_through_the_demo_stack(db_url: str, tmp_pat
     assert answered_rows == bridged & stored
     assert legs == sum(1 for ch in server.pbx.ended if ch.linkedid in stored)
     assert states >= 25
+    # Every caller went through the IVR (FastAGI) and chose a topic there.
+    assert all(json.loads(r["ivr_path"])[0] == "welcome" for r in rows)
+    assert all(r["topic"] for r in rows if r["outcome"] == "answered")
 
 
 def test_cti_demo_starts_embedded_postgres_and_ctrl_c_leaves_nothing_running() -> None:

@@ -16,6 +16,8 @@ from cti.ami.events import CallEvent
 from cti.ami.service import AmiFeed
 from cti.ami.tracker import CallTracker
 from cti.config import Settings, load_yaml_model
+from cti.ivr.models import load_ivr
+from cti.ivr.service import IvrService
 from cti.queues import Acd, AcdConfig
 from cti.queues.events import Event as AcdEvent
 from cti.queues.service import AcdService
@@ -55,9 +57,11 @@ class Core:
         publish_acd: Callable[[AcdEvent], None] = log_acd_event,
         acd_time_scale: float = 1.0,
         store: StoreService | None = None,
+        ivr: IvrService | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.ivr = ivr
         if store is not None:
             publish_call = _both(publish_call, store.on_call_event)
             publish_acd = _both(publish_acd, store.on_acd_event)
@@ -87,9 +91,13 @@ class Core:
             await self.store.start()
         if self.acd is not None:
             await self.acd.start()
+        if self.ivr is not None:
+            await self.ivr.start()
         await self.ami.start()
 
     async def close(self) -> None:
+        if self.ivr is not None:
+            await self.ivr.close()
         await self.ami.close()
         if self.acd is not None:
             await self.acd.close()
@@ -147,10 +155,15 @@ async def serve(
     stop = stop or asyncio.Event()
     acd_config = load_yaml_model(settings.acd, AcdConfig) if settings.acd else None
     store = build_store(settings, database_url) if database_url else None
+    ivr = None
+    if settings.ivr.file is not None:
+        ivr = IvrService(settings.ivr, load_ivr(settings.ivr.file), store)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    core = Core(settings, acd_config, store=store)
+    if ivr is not None:
+        loop.add_signal_handler(signal.SIGHUP, ivr.reload)
+    core = Core(settings, acd_config, store=store, ivr=ivr)
     try:
         await core.start()
         log.info(
@@ -161,6 +174,6 @@ async def serve(
         await stop.wait()
     finally:
         await core.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         log.info("cti.stopped")

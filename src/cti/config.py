@@ -68,6 +68,16 @@ class LogSettings(_Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class IvrSettings(_Section):
+    """The FastAGI server and the IVR definition it runs (None: no FastAGI server)."""
+
+    file: Path | None = None  # deploy/ivr.yaml
+    host: str = "127.0.0.1"  # where Asterisk reaches us; keep it off public networks
+    port: Port = 4573
+    max_sessions: Annotated[int, AfterValidator(_positive)] = 200
+    command_timeout_s: Seconds = 30.0
+
+
 class StoreSettings(_Section):
     """Where call records wait when the database is down, and local conventions."""
 
@@ -96,6 +106,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
     store: StoreSettings = StoreSettings()
+    ivr: IvrSettings = IvrSettings()
     # None: an embedded PostgreSQL server in `embedded_pg_dir` (default: /var/lib/cti/postgres
     # as root, ~/.local/share/cti/postgres otherwise).
     database_url: SecretStr | None = None

@@ -23,17 +23,21 @@ import structlog
 from pydantic import SecretStr
 
 from cti.app import Core, build_store, database
-from cti.config import AmiSettings, Settings
+from cti.config import AmiSettings, IvrSettings, Settings
+from cti.ivr.models import Calendar, load_ivr
+from cti.ivr.service import IvrService
 from cti.queues.events import Event as AcdEvent
 from cti.queues.service import Summary
 from cti.sim.ami_server import SimAmiServer
 from cti.sim.routing import skills_router
-from cti.sim.traffic import Traffic, bot_endpoints
+from cti.sim.traffic import Traffic, bot_endpoints, ivr_keys
 from cti.sim.workload import Workload, default_workload_path, load_workload
+from cti.store.embedded import free_port
 from cti.store.service import StoreService
 
 log = structlog.get_logger(__name__)
 
+DEFAULT_IVR = Path(__file__).resolve().parents[2] / "deploy" / "ivr.yaml"
 STATE_ORDER = ("ready", "reserved", "on_call", "wrap_up", "not_ready", "logged_out")
 
 
@@ -44,6 +48,7 @@ class DemoOptions:
     duration_s: float | None = None  # wall seconds; None: until Ctrl-C
     seed: int | None = None
     refresh_s: float = 1.0
+    ivr: Path | None = None  # default: deploy/ivr.yaml of this checkout
 
 
 def format_summary(s: Summary, speed: float) -> str:
@@ -100,6 +105,14 @@ async def run_demo(
         log.debug(f"acd.{type(event).__name__}", **event.to_dict())
 
     store = store or build_store(settings, database_url)
+    # The demo's hotline is always open: business hours would send every evening
+    # visitor to voicemail.
+    definition = load_ivr(options.ivr or DEFAULT_IVR)
+    definition = definition.model_copy(
+        update={"calendars": {"default": Calendar(weekly={"daily": "24h"})}}
+    )
+    ivr_settings = IvrSettings(file=options.ivr or DEFAULT_IVR, port=free_port())
+    ivr = IvrService(ivr_settings, definition, store)
     core = Core(
         core_settings,
         scenario.config,
@@ -107,11 +120,14 @@ async def run_demo(
         publish_acd=quiet,
         acd_time_scale=scale,
         store=store,
+        ivr=ivr,
     )
-    traffic = Traffic(server.pbx, workload, scenario.queue_of, options.seed)
+    keys = ivr_keys(definition)
+    traffic = Traffic(server.pbx, workload, scenario.queue_of, options.seed, keys=keys)
     tasks: list[asyncio.Task[None]] = []
     try:
         await core.start()
+        server.pbx.use_fastagi("127.0.0.1", ivr.agi.port)
         await core.ami.wait_connected(10)
         acd = core.acd
         assert acd is not None
@@ -125,6 +141,7 @@ async def run_demo(
         )
         print(f"  simulated Asterisk (AMI): 127.0.0.1:{port}  user {server.username}", file=out)
         print(f"  database: {_public(database_url)} (PostgreSQL {version})", file=out)
+        print(f"  FastAGI IVR: 127.0.0.1:{ivr.agi.port} (business hours off)", file=out)
         print(f"  outbox spill directory: {store.outbox.spill_path.parent}", file=out)
         print("  REST API, /metrics, agent desktop, wallboard: not built yet", file=out)
         print("  Ctrl-C to stop", file=out, flush=True)

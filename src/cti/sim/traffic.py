@@ -13,12 +13,49 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from cti.ivr.models import (
+    Announcements,
+    Hours,
+    IvrDefinition,
+    Language,
+    Menu,
+    Play,
+    Queue,
+    RecordingNotice,
+)
 from cti.queues.models import AcdConfig
 from cti.sim.pbx import Citizen, Endpoint, SimPbx
 from cti.sim.workload import CallPlan, Workload, generate_calls
+
+
+def ivr_keys(definition: IvrDefinition, script: str = "inbound") -> dict[str, list[str]]:
+    """For each queue the IVR can reach from `script`, the keys a caller presses to get
+    there (shortest way; business hours taken as open, the first language chosen)."""
+    found: dict[str, list[str]] = {}
+    start = definition.scripts.get(script)
+    todo: deque[tuple[str, list[str]]] = deque([(start, [])] if start else [])
+    seen: set[str] = set()
+    while todo:
+        name, keys = todo.popleft()
+        if name in seen:
+            continue
+        seen.add(name)
+        node = definition.nodes[name]
+        if isinstance(node, Queue):
+            found.setdefault(node.queue, keys)
+        elif isinstance(node, Language):
+            todo.append((node.next, [*keys, next(iter(node.choices))]))
+        elif isinstance(node, Menu):
+            todo.extend((target, [*keys, digit]) for digit, target in node.options.items())
+        elif isinstance(node, Hours):
+            todo.append((node.open, keys))
+        elif isinstance(node, Play | RecordingNotice | Announcements) and node.next:
+            todo.append((node.next, keys))
+    return found
 
 
 class CallerBook:
@@ -53,6 +90,7 @@ class Traffic:
         queue_of: dict[str, str],
         seed: int | None = None,
         accept_callback_share: float = 0.5,
+        keys: dict[str, list[str]] | None = None,
     ) -> None:
         self.pbx = pbx
         self.workload = workload
@@ -62,6 +100,7 @@ class Traffic:
         self.callers = CallerBook(self._rng)
         self.accept_callback_share = accept_callback_share
         self.counts = TrafficCounts()
+        self.keys = keys or {}  # queue -> what to key in the IVR to get there
 
     def plans(self) -> Iterator[tuple[float, CallPlan]]:
         """(seconds from the start, call) for day after day of the workload."""
@@ -77,9 +116,11 @@ class Traffic:
         number = self.callers.next()
         if len(self.callers.known) == seen:
             self.counts.repeat_callers += 1
+        queue = self.queue_of[plan.topic]
         return Citizen(
             number=number,
-            queue=self.queue_of[plan.topic],
+            queue=queue,
+            keys=list(self.keys.get(queue, [])),
             patience_s=plan.patience_s,
             talk_s=plan.handling_s,
             accept_callback=self._rng.random() < self.accept_callback_share,

@@ -97,4 +97,4 @@ class StoreService:
 
     async def connect(self) -> Any:
         """A connection for queries (API, reports); the caller closes it."""
-        return await asyncpg.connect(self.url, timeout=5)
+        return await asyncpg.connect(self.url, timeout=2)
