@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the CTI server against Asterisk")
     sub.add_parser("check-config", help="validate the configuration and print it (no secrets)")
     sub.add_parser("migrate", help="apply the database migrations (idempotent)")
+    ast = sub.add_parser(
+        "asterisk-config", help="print PJSIP endpoints and fallback queue members for the agents"
+    )
+    ast.add_argument("file", type=Path, help="ACD file with the agents (deploy/acd.yaml)")
+    check_ivr = sub.add_parser("check-ivr", help="validate an IVR definition file")
+    check_ivr.add_argument("file", type=Path)
     load = sub.add_parser("load-classifier", help="load a topic classifier file into the database")
     load.add_argument("file", type=Path)
     sub.add_parser("purge", help="delete data past its retention (store.retention_days)")
@@ -121,6 +127,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             skills = ", ".join(f"{k}>={v}" for k, v in queue.skills.items()) or "any agent"
             print(f"queue {name}: {skills}, priority {queue.priority}, {members} agents")
         print(f"{len(acd.agents)} agents, not-ready reasons: {', '.join(acd.not_ready_reasons)}")
+        return 0
+    if args.command == "asterisk-config":
+        from cti.asterisk_config import render
+        from cti.queues import load_acd_config
+
+        try:
+            print(render(load_acd_config(args.file)))
+        except ConfigError as exc:
+            print("\n".join(exc.problems), file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "check-ivr":
+        from cti.ivr.models import load_ivr
+
+        try:
+            definition = load_ivr(args.file)
+        except ConfigError as exc:
+            print("IVR definition is invalid:", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 2
+        for script, start in definition.scripts.items():
+            print(f"script {script}: starts at {start}")
+        print(f"{len(definition.nodes)} nodes, time zone {definition.timezone}")
         return 0
     if args.command in ("migrate", "load-classifier", "purge"):
         settings = _settings(args.config)

@@ -402,7 +402,7 @@ class SimPbx:
 
     def _dial_citizen_back(self, agent: Channel) -> None:
         number = agent.variables.get("CTI_CALLBACK_NUMBER", "")
-        self._newexten(agent, CALLBACK, "s", 1, "Dial", f"PJSIP/trunk/{number},30")
+        self._newexten(agent, CALLBACK, "s", 1, "Dial", f"PJSIP/{number}@trunk,30")
         citizen = self._new_channel(
             "PJSIP/trunk", number, "<unknown>", "from-trunk", number, agent.linkedid
         )
@@ -410,7 +410,7 @@ class SimPbx:
         agent.dial_status = citizen.dial_status = ""
         self._event(
             "DialBegin",
-            [*agent.fields(), *citizen.fields("Dest"), ("DialString", f"trunk/{number}")],
+            [*agent.fields(), *citizen.fields("Dest"), ("DialString", f"{number}@trunk")],
         )
         self._newstate(citizen, 5)
         if self.callback_answers.get(number, True):
