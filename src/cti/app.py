@@ -7,7 +7,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -21,6 +21,7 @@ from cti.ivr.service import IvrService
 from cti.queues import Acd, AcdConfig
 from cti.queues.events import Event as AcdEvent
 from cti.queues.service import AcdService
+from cti.recording.service import RecordingService
 from cti.store.service import StoreService
 
 log = structlog.get_logger("cti")
@@ -65,6 +66,13 @@ class Core:
         if store is not None:
             publish_call = _both(publish_call, store.on_call_event)
             publish_acd = _both(publish_acd, store.on_acd_event)
+        self.recording: RecordingService | None = None
+        if acd_config is not None and store is not None and settings.recording.enabled:
+            self.recording = RecordingService(
+                _Later(self), self._caller_channel, settings.recording.dir, store.put, time.time
+            )
+            publish_call = _both(publish_call, self.recording.on_call_event)
+            publish_acd = _both(publish_acd, self.recording.on_acd_event)
         self.tracker = CallTracker()
         self.feed = AmiFeed(self.tracker, publish=publish_call, clock=time.time)
         self.ami = AmiClient(
@@ -83,6 +91,9 @@ class Core:
             self.acd = AcdService(acd, self.ami, acd_clock, publish_acd, acd_time_scale)
             self.acd.attach(self.feed)
 
+    def _caller_channel(self, call: str) -> str | None:
+        return self.acd.caller_channel(call) if self.acd is not None else None
+
     async def _on_connected(self) -> None:
         await self.feed.resync(self.ami)
 
@@ -93,6 +104,8 @@ class Core:
             await self.acd.start()
         if self.ivr is not None:
             await self.ivr.start()
+        if self.recording is not None:
+            await self.recording.start()
         await self.ami.start()
 
     async def close(self) -> None:
@@ -101,8 +114,20 @@ class Core:
         await self.ami.close()
         if self.acd is not None:
             await self.acd.close()
+        if self.recording is not None:
+            await self.recording.close()
         if self.store is not None:
             await self.store.close()
+
+
+class _Later:
+    """The AMI client of a Core, for parts built before it (they only send later)."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    async def send_action(self, fields: dict[str, Any], *, timeout: float | None = None) -> Any:
+        return await self._core.ami.send_action(fields, timeout=timeout)
 
 
 def _both(first: Callable[[_E], None], second: Callable[[_E], None]) -> Callable[[_E], None]:

@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         "--duration", type=_positive, default=None, help="stop after this many wall seconds"
     )
     demo.add_argument("--seed", type=int, default=None, help="traffic seed (default: the file's)")
+    demo.add_argument("--ivr", type=Path, default=None, help="IVR file (default: deploy/ivr.yaml)")
+    demo.add_argument("--record", action="store_true", help="record every answered call")
     check_acd = sub.add_parser(
         "check-acd", help="validate an ACD file (queues, agents) and summarise it"
     )
@@ -164,7 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cti.demo import DemoOptions
         from cti.demo import main as demo_main
 
-        options = DemoOptions(args.workload, args.speed, args.duration, args.seed)
+        options = DemoOptions(
+            args.workload, args.speed, args.duration, args.seed, ivr=args.ivr, record=args.record
+        )
         try:
             return demo_main(settings, options)
         except Exception as exc:  # a clear one-line reason, not a traceback

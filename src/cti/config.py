@@ -78,6 +78,14 @@ class IvrSettings(_Section):
     command_timeout_s: Seconds = 30.0
 
 
+class RecordingSettings(_Section):
+    """MixMonitor on answer. `dir` is where Asterisk writes and the CTI reads the files
+    (same host or a shared mount)."""
+
+    enabled: bool = False
+    dir: Path = Path("/var/spool/asterisk/recording")
+
+
 class StoreSettings(_Section):
     """Where call records wait when the database is down, and local conventions."""
 
@@ -107,6 +115,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     store: StoreSettings = StoreSettings()
     ivr: IvrSettings = IvrSettings()
+    recording: RecordingSettings = RecordingSettings()
     # None: an embedded PostgreSQL server in `embedded_pg_dir` (default: /var/lib/cti/postgres
     # as root, ~/.local/share/cti/postgres otherwise).
     database_url: SecretStr | None = None

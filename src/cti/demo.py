@@ -23,7 +23,7 @@ import structlog
 from pydantic import SecretStr
 
 from cti.app import Core, build_store, database
-from cti.config import AmiSettings, IvrSettings, Settings
+from cti.config import AmiSettings, IvrSettings, RecordingSettings, Settings
 from cti.ivr.models import Calendar, load_ivr
 from cti.ivr.service import IvrService
 from cti.queues.events import Event as AcdEvent
@@ -49,6 +49,7 @@ class DemoOptions:
     seed: int | None = None
     refresh_s: float = 1.0
     ivr: Path | None = None  # default: deploy/ivr.yaml of this checkout
+    record: bool = False  # MixMonitor every answered call (WAVs at 1 kHz: small files)
 
 
 def format_summary(s: Summary, speed: float) -> str:
@@ -89,7 +90,12 @@ async def run_demo(
     workload: Workload = load_workload(options.workload or default_workload_path())
     scenario = skills_router(workload)
     scale = 1.0 / options.speed
-    server = SimAmiServer(bot_endpoints(scenario.config, workload.seed), time_scale=scale)
+    store = store or build_store(settings, database_url)
+    recordings = store.outbox.spill_path.parent.parent / "recordings"
+    server = SimAmiServer(
+        bot_endpoints(scenario.config, workload.seed), time_scale=scale, recordings_dir=recordings
+    )
+    server.pbx.recording_rate = 1000
     port = await server.start()
     version = await _check_database(database_url)
     ami = AmiSettings(
@@ -99,12 +105,14 @@ async def run_demo(
         secret=SecretStr(server.secret),
         auth="md5",
     )
-    core_settings = settings.model_copy(update={"ami": ami})
+    update: dict[str, object] = {"ami": ami}
+    if options.record:
+        update["recording"] = RecordingSettings(enabled=True, dir=recordings)
+    core_settings = settings.model_copy(update=update)
 
     def quiet(event: AcdEvent) -> None:
         log.debug(f"acd.{type(event).__name__}", **event.to_dict())
 
-    store = store or build_store(settings, database_url)
     # The demo's hotline is always open: business hours would send every evening
     # visitor to voicemail.
     definition = load_ivr(options.ivr or DEFAULT_IVR)
@@ -142,6 +150,8 @@ async def run_demo(
         print(f"  simulated Asterisk (AMI): 127.0.0.1:{port}  user {server.username}", file=out)
         print(f"  database: {_public(database_url)} (PostgreSQL {version})", file=out)
         print(f"  FastAGI IVR: 127.0.0.1:{ivr.agi.port} (business hours off)", file=out)
+        if options.record:
+            print(f"  recordings: {recordings}", file=out)
         print(f"  outbox spill directory: {store.outbox.spill_path.parent}", file=out)
         print("  REST API, /metrics, agent desktop, wallboard: not built yet", file=out)
         print("  Ctrl-C to stop", file=out, flush=True)

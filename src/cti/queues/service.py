@@ -135,6 +135,11 @@ class AcdService:
     def now(self) -> float:
         return self._clock()
 
+    def caller_channel(self, call: str) -> str | None:
+        """The citizen's channel of a call in the ACD (None once it has hung up)."""
+        leg = self._callers.get(call)
+        return leg.channel if leg else None
+
     def summary(self) -> Summary:
         """The whole center at a glance (terminal, wallboard header, benchmarks)."""
         now = self.now()

@@ -22,6 +22,7 @@ Not simulated yet (issue 3): FastAGI IVR sessions, CEL/Cdr events.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
 import struct
@@ -151,6 +152,7 @@ class SimPbx:
     ) -> None:
         self._emit = emit
         self._recordings_dir = recordings_dir
+        self.recording_rate = 8000  # samples/s of the WAV files MixMonitor writes
         self.endpoints = endpoints or {}
         self.time_scale = time_scale  # 0.1: every delay ten times shorter
         self.channels: dict[str, Channel] = {}
@@ -653,7 +655,7 @@ class SimPbx:
             rec.muted_s += now - rec.muted_since
         seconds = max(0.0, now - rec.started) / self.time_scale
         muted = min(seconds, rec.muted_s / self.time_scale)
-        write_wav(rec.path, seconds - muted, muted)
+        write_wav(rec.path, seconds - muted, muted, self.recording_rate)
         if report:
             self._event("MixMonitorStop", ch.fields())
         return rec.path
@@ -687,23 +689,27 @@ class SimPbx:
             task.cancel()
 
 
-_RATE = 8000
-_TONE = b"".join(
-    struct.pack("<h", round(3000 * math.sin(2 * math.pi * 425 * n / _RATE))) for n in range(_RATE)
-)
+@functools.cache
+def _tone(rate: int) -> bytes:
+    """One second of a 425 Hz tone."""
+    return b"".join(
+        struct.pack("<h", round(3000 * math.sin(2 * math.pi * 425 * n / rate))) for n in range(rate)
+    )
 
 
-def write_wav(path: Path, voiced_s: float, silent_s: float = 0.0) -> None:
+def write_wav(path: Path, voiced_s: float, silent_s: float = 0.0, rate: int = 8000) -> None:
     """A real WAV file: `voiced_s` of a 425 Hz tone then `silent_s` of silence (a muted
-    stretch), 8 kHz 16-bit mono."""
+    stretch), 16-bit mono at `rate` (Asterisk's wav is 8 kHz; the demo may use less to
+    keep long simulated calls small)."""
+    tone = _tone(rate)
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
-        out.setframerate(_RATE)
-        for seconds, second_of_audio in ((voiced_s, _TONE), (silent_s, bytes(2 * _RATE))):
-            frames = round(seconds * _RATE)
-            whole, rest = divmod(frames, _RATE)
+        out.setframerate(rate)
+        for seconds, second_of_audio in ((voiced_s, tone), (silent_s, bytes(2 * rate))):
+            frames = round(seconds * rate)
+            whole, rest = divmod(frames, rate)
             for _ in range(whole):
                 out.writeframesraw(second_of_audio)
             out.writeframesraw(second_of_audio[: 2 * rest])

@@ -290,15 +290,15 @@ class Outbox:
             return
         except _CONNECTION_ERRORS:
             raise
-        except (asyncpg.PostgresError, ValueError, KeyError, TypeError):
-            pass  # some record is bad: write them one by one below
+        except Exception:
+            pass
         for record in batch:
             try:
                 async with conn.transaction():
                     await self._apply(conn, record)
             except _CONNECTION_ERRORS:
                 raise
-            except (asyncpg.PostgresError, ValueError, KeyError, TypeError) as exc:
+            except Exception as exc:
                 self._reject(record, exc)
 
     def _reject(self, record: Record, exc: BaseException) -> None:

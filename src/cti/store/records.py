@@ -106,11 +106,19 @@ async def _interaction_update(conn: Any, r: Record) -> None:
 
 
 async def _case_link(conn: Any, r: Record) -> None:
+    """A call filed under a case; its recordings (if already stored) come with it."""
+    case_id, interaction = int(r.data["case_id"]), r.data["interaction_id"]
     await conn.execute(
         "INSERT INTO case_interactions (case_id, interaction_id) VALUES ($1, $2)"
         " ON CONFLICT DO NOTHING",
-        int(r.data["case_id"]),
-        r.data["interaction_id"],
+        case_id,
+        interaction,
+    )
+    await conn.execute(
+        "INSERT INTO case_recordings (case_id, recording_id)"
+        " SELECT $1, id FROM recordings WHERE interaction_id = $2 ON CONFLICT DO NOTHING",
+        case_id,
+        interaction,
     )
 
 
@@ -158,6 +166,28 @@ async def _callback(conn: Any, r: Record) -> None:
     )
 
 
+async def _recording(conn: Any, r: Record) -> None:
+    """A finished recording: the file is checked (size, duration, checksum) and stored,
+    and linked to the cases its interaction is already linked to."""
+    from pathlib import Path
+
+    from cti.store.recordings import save_recording
+
+    d = r.data
+    started = _ts(d["started_at"])
+    assert started is not None
+    rec = await save_recording(
+        conn, d["interaction_id"], d.get("leg_id"), Path(d["path"]), started, _ts(d.get("ended_at"))
+    )
+    await conn.execute(
+        "INSERT INTO case_recordings (case_id, recording_id)"
+        " SELECT case_id, $1 FROM case_interactions WHERE interaction_id = $2"
+        " ON CONFLICT DO NOTHING",
+        rec.id,
+        rec.interaction_id,
+    )
+
+
 APPLY: dict[str, Callable[[Any, Record], Awaitable[None]]] = {
     "interaction": _interaction,
     "interaction_update": _interaction_update,
@@ -165,6 +195,7 @@ APPLY: dict[str, Callable[[Any, Record], Awaitable[None]]] = {
     "agent_state": _agent_state,
     "survey": _survey,
     "callback": _callback,
+    "recording": _recording,
 }
 
 
