@@ -289,3 +289,46 @@ def test_the_loader_refuses_random_nodes_clearly(
         problems = exc.problems
     # A node that happens to be valid loads; anything else is named, never a crash.
     assert all(str(path) in p for p in problems)
+
+
+async def _hang_up_when(r: Rig, ch: Channel, ready: Callable[[], bool]) -> None:
+    await r.until(ready)
+    r.server.pbx.hangup(ch.name)
+    await r.until(lambda: r.agi.sessions == 0)
+
+
+@pytest.mark.parametrize(
+    ("keys", "where"),
+    [
+        ([], "language"),  # while the language prompt plays
+        (["1"], "main"),  # in the main menu
+        (["1", "6"], "case_status"),  # while keying a case number
+    ],
+)
+async def test_a_hang_up_in_the_middle_of_each_flow_ends_the_session_cleanly(
+    keys: list[str], where: str
+) -> None:
+    async with rig() as r:
+        ch = r.call([*keys, "", "", "", ""])
+        await _hang_up_when(r, ch, lambda: r.ivr.where.get(ch.name) == where)
+        assert ch.hung_up
+        assert ch.variables["CTI_IVR_PATH"].split(",")[-1].split(":")[0] == where
+        assert "CTI_QUEUE" not in ch.variables
+        assert r.ivr.where == {}
+        await r.until(lambda: all(t.done() for t in r.server.pbx._tasks))
+
+
+async def test_a_hang_up_during_the_callback_offer_or_the_survey_stores_nothing() -> None:
+    async with rig() as r:
+        ch = r.call(["1", "1"])
+        await r.until(lambda: on_hold(ch))
+        r.server.pbx.time_scale = 0.05  # prompts of 100 ms: time to hang up in the middle
+        r.server.pbx.redirect(ch.name, "cti-callback-offer", "s")
+        await _hang_up_when(r, ch, lambda: r.ivr.where.get(ch.name) == "offer")
+        assert "CTI_CALLBACK" not in {f["Variable"] for n, f in r.events if n == "VarSet"}
+        other = r.server.pbx.inbound_call(Citizen("+359888000103", "unused"))
+        assert r.server.pbx.agi is not None
+        task = asyncio.create_task(r.server.pbx.agi.run(other, "survey"))
+        await _hang_up_when(r, other, lambda: r.ivr.where.get(other.name) == "survey")
+        assert await task == "HANGUP"
+        assert r.surveys == []

@@ -64,6 +64,7 @@ class Ivr:
         self.definitions = definitions
         self.services = services or IvrServices()
         self.sessions = 0
+        self.where: dict[str, str] = {}  # channel -> the node its caller is in now
 
     def route(self, script: str) -> Handler | None:
         """The FastAGI handler for a script of the current definition."""
@@ -90,8 +91,10 @@ class Ivr:
                     break
                 node = definition.nodes[name]
                 path.append(name)
+                self.where[s.channel] = name
                 name = await self._step(definition, node, s, path)
         finally:
+            self.where.pop(s.channel, None)
             if not s.hung_up or path:
                 # Even after a hang-up the variable can be set (the CDR wants the path).
                 await s.set_variable("CTI_IVR_PATH", ",".join(path))
