@@ -6,6 +6,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +93,20 @@ def db_url(database_url: str, template_url: str) -> Iterator[str]:
         yield _with_database(database_url, name)
     finally:
         asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+async def classified_db(db_url: str) -> Any:
+    """A connection to this test's database with the example classifier loaded."""
+    import asyncpg
+
+    from cti.store.classifier import load_classifier, sync_classifier
+
+    conn = await asyncpg.connect(db_url)
+    await sync_classifier(
+        conn, load_classifier(Path(__file__).parent.parent / "deploy" / "classifier.yaml")
+    )
+    try:
+        yield conn
+    finally:
+        await conn.close()

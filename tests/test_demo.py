@@ -24,6 +24,7 @@ from cti.sim.ami_server import SimAmiServer
 from cti.sim.pbx import Fields
 from cti.sim.traffic import Traffic
 from cti.store.service import StoreService
+from proc_helpers import reap
 
 
 async def test_calls_flow_end_to_end_through_the_demo_stack(db_url: str, tmp_path: Path) -> None:
@@ -140,9 +141,5 @@ def test_cti_demo_starts_embedded_postgres_and_ctrl_c_leaves_nothing_running() -
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
         assert str(base) not in ps.stdout, "a PostgreSQL of the demo is still running"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        reap(proc)
         shutil.rmtree(base, ignore_errors=True)

@@ -6,8 +6,6 @@ import os
 import shutil
 import signal
 import stat
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ import asyncpg
 import pytest
 
 from cti.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from proc_helpers import python, read_until
 
 
 @pytest.fixture
@@ -88,25 +87,11 @@ def test_the_server_dies_with_a_killed_cti_process(base: Path) -> None:
         "print('PORT', pg.port, flush=True)\n"
         "time.sleep(120)\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(base / "pg")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = ""
-        while not line.startswith("PORT"):
-            line = proc.stdout.readline()
-            assert line, "the child exited before the server started"
-        port = int(line.split()[1])
+    with python(script, str(base / "pg")) as proc:
+        port = int(read_until(proc, "PORT").split()[1])
         assert _port_open(port)
-    finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
     deadline = time.monotonic() + 10
     while _port_open(port):
         assert time.monotonic() < deadline, "the embedded server outlived its parent"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -24,13 +23,8 @@ DAY = dt.date(2026, 11, 24)
 
 
 @pytest.fixture
-async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await asyncpg.connect(db_url)
-    await sync_classifier(c, load_classifier(CLASSIFIER))
-    try:
-        yield c
-    finally:
-        await c.close()
+def conn(classified_db: asyncpg.Connection) -> asyncpg.Connection:
+    return classified_db
 
 
 @pytest.mark.parametrize(

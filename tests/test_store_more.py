@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -12,7 +11,6 @@ import pytest
 from cti.sim.pbx import write_wav
 from cti.store import cases
 from cti.store.announcements import AnnouncementIn, add_announcement, current_announcements
-from cti.store.classifier import load_classifier, sync_classifier
 from cti.store.errors import StoreError
 from cti.store.models import CaseCreate
 from cti.store.recordings import link_recording, open_recording, save_recording
@@ -23,13 +21,8 @@ T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await asyncpg.connect(db_url)
-    await sync_classifier(c, load_classifier(CLASSIFIER))
-    try:
-        yield c
-    finally:
-        await c.close()
+def conn(classified_db: asyncpg.Connection) -> asyncpg.Connection:
+    return classified_db
 
 
 async def test_a_recording_is_verified_linked_and_every_access_logged(

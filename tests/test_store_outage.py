@@ -7,8 +7,6 @@ import asyncio
 import json
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,6 +30,7 @@ from cti.store.models import CaseCreate
 from cti.store.outbox import Outbox, Record
 from cti.store.records import apply_record
 from cti.store.service import StoreService
+from proc_helpers import python, read_until
 
 CLASSIFIER = Path(__file__).parent.parent / "deploy" / "classifier.yaml"
 SPEED = 200.0  # 300 calls/h x 200: ~17 calls per wall second
@@ -178,27 +177,11 @@ def _spill_and_get_killed(spill: Path) -> int:
     """Run an outbox in another process with the database unreachable, SIGKILL it once
     it has spilled; how many records it spilled."""
     closed_port = "postgresql://cti:x@127.0.0.1:9/cti"  # nothing listens on port 9
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SPILL_THEN_WAIT, closed_port, str(spill)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = ""
-        while not line.startswith("SPILLED"):  # log lines come first
-            line = proc.stdout.readline()
-            assert line, "the outbox process exited early"
+    with python(SPILL_THEN_WAIT, closed_port, str(spill)) as proc:
+        line = read_until(proc, "SPILLED")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         return int(line.split()[1])
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 async def test_records_spilled_before_a_sigkill_are_written_after_restart(

@@ -108,6 +108,14 @@ def _settings(path: Path | None) -> Settings:
         raise SystemExit(2) from None
 
 
+def _invalid(what: str, exc: ConfigError) -> int:
+    """Exit code 2 with one line per problem."""
+    print(f"{what} is invalid:", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
@@ -120,10 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             acd = load_acd_config(args.file)
         except ConfigError as exc:
-            print("ACD configuration is invalid:", file=sys.stderr)
-            for problem in exc.problems:
-                print(f"  {problem}", file=sys.stderr)
-            return 2
+            return _invalid("ACD configuration", exc)
         for name, queue in acd.queues.items():
             members = sum(name in a.queues for a in acd.agents)
             skills = ", ".join(f"{k}>={v}" for k, v in queue.skills.items()) or "any agent"
@@ -146,10 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             definition = load_ivr(args.file)
         except ConfigError as exc:
-            print("IVR definition is invalid:", file=sys.stderr)
-            for problem in exc.problems:
-                print(f"  {problem}", file=sys.stderr)
-            return 2
+            return _invalid("IVR definition", exc)
         for script, start in definition.scripts.items():
             print(f"script {script}: starts at {start}")
         print(f"{len(definition.nodes)} nodes, time zone {definition.timezone}")

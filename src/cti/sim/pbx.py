@@ -274,14 +274,21 @@ class SimPbx:
         if ch.citizen is not None and ch.citizen.patience_s is not None:
             self._later(ch, ch.citizen.patience_s, lambda: self._impatient(ch))
 
+    async def _agi(self, ch: Channel, script: str) -> str | None:
+        """Run AGI(); AGISTATUS, or None when the caller hung up meanwhile."""
+        assert self.agi is not None
+        status = await self.agi.run(ch, script)
+        if ch.hung_up:
+            return None
+        self._setvar(ch, "AGISTATUS", status)
+        return status
+
     async def _after_ivr(self, ch: Channel, did: str) -> None:
         """The dialplan after AGI(): on to hold, voicemail, hang-up, or the fallback
         queue when the FastAGI server failed (AGISTATUS=FAILURE)."""
-        assert self.agi is not None
-        status = await self.agi.run(ch, "inbound")
-        if ch.hung_up:
+        status = await self._agi(ch, "inbound")
+        if status is None:
             return
-        self._setvar(ch, "AGISTATUS", status)
         after = ch.variables.get("CTI_NEXT", "")
         if status != "SUCCESS" or after not in ("queue", "voicemail", "hangup"):
             self.redirect(ch.name, FALLBACK, "s")
@@ -470,13 +477,7 @@ class SimPbx:
         self._event("DialEnd", [*caller.fields(), *agent.fields("Dest"), ("DialStatus", "ANSWER")])
         caller.connected_num, caller.connected_name = agent.caller_num, agent.caller_name
         bridge = str(uuid.uuid4())
-        base = [
-            ("BridgeUniqueid", bridge),
-            ("BridgeType", "basic"),
-            ("BridgeTechnology", "simple_bridge"),
-            ("BridgeCreator", "<unknown>"),
-            ("BridgeName", "<unknown>"),
-        ]
+        base = _bridge_fields(bridge)
         self._event(
             "BridgeCreate", [*base, ("BridgeNumChannels", "0"), ("BridgeVideoSourceMode", "none")]
         )
@@ -534,11 +535,8 @@ class SimPbx:
             self._to_hold(ch)
 
     async def _after_offer(self, ch: Channel) -> None:
-        assert self.agi is not None
-        status = await self.agi.run(ch, "callback-offer")
-        if ch.hung_up:
+        if await self._agi(ch, "callback-offer") is None:
             return
-        self._setvar(ch, "AGISTATUS", status)
         if ch.variables.get("CTI_CALLBACK"):
             self._later(ch, 0.5, lambda: self.hangup(ch.name, 16))
         else:
@@ -549,13 +547,7 @@ class SimPbx:
         bridge = first.bridge
         assert bridge is not None
         self._event("HangupRequest", [*first.fields(), ("Cause", str(cause))])
-        base = [
-            ("BridgeUniqueid", bridge),
-            ("BridgeType", "basic"),
-            ("BridgeTechnology", "simple_bridge"),
-            ("BridgeCreator", "<unknown>"),
-            ("BridgeName", "<unknown>"),
-        ]
+        base = _bridge_fields(bridge)
         for n, ch in ((1, first), (0, second)):
             self._event(
                 "BridgeLeave",
@@ -687,6 +679,16 @@ class SimPbx:
             ch.cancel_timers()
         for task in list(self._tasks):
             task.cancel()
+
+
+def _bridge_fields(bridge: str) -> Fields:
+    return [
+        ("BridgeUniqueid", bridge),
+        ("BridgeType", "basic"),
+        ("BridgeTechnology", "simple_bridge"),
+        ("BridgeCreator", "<unknown>"),
+        ("BridgeName", "<unknown>"),
+    ]
 
 
 @functools.cache
