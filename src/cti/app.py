@@ -15,6 +15,7 @@ from cti.ami.client import AmiClient
 from cti.ami.events import CallEvent
 from cti.ami.service import AmiFeed
 from cti.ami.tracker import CallTracker
+from cti.api.bus import EventBus
 from cti.config import Settings, load_yaml_model
 from cti.ivr.models import load_ivr
 from cti.ivr.service import IvrService
@@ -63,6 +64,9 @@ class Core:
         self.settings = settings
         self.store = store
         self.ivr = ivr
+        self.bus = EventBus()
+        publish_call = _both(publish_call, self._to_bus_call)
+        publish_acd = _both(publish_acd, self._to_bus_acd)
         if store is not None:
             publish_call = _both(publish_call, store.on_call_event)
             publish_acd = _both(publish_acd, store.on_acd_event)
@@ -90,6 +94,13 @@ class Core:
             acd = Acd(acd_config, acd_clock())
             self.acd = AcdService(acd, self.ami, acd_clock, publish_acd, acd_time_scale)
             self.acd.attach(self.feed)
+
+    def _to_bus_call(self, event: CallEvent) -> None:
+        self.bus.publish(f"call.{event.kind}", event.to_dict())
+
+    def _to_bus_acd(self, event: AcdEvent) -> None:
+        data = event.to_dict()
+        self.bus.publish(f"acd.{data.pop('type')}", data)
 
     def _caller_channel(self, call: str) -> str | None:
         return self.acd.caller_channel(call) if self.acd is not None else None

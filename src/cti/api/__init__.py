@@ -1,0 +1,1 @@
+"""The CTI's faces: event bus, agent websocket with screen-pop, REST, metrics, auth."""

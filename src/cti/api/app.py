@@ -1,0 +1,417 @@
+"""The HTTP side of the CTI (aiohttp): health, readiness, Prometheus metrics, the
+agent websocket with screen-pop, and the first REST routes, behind token auth.
+
+Errors are JSON `{"code", "message"[, "fields"]}` with a stable code; 401 without or
+with bad credentials, 403 for the wrong role, 422 for invalid input (with field paths).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import structlog
+from aiohttp import WSMsgType, web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from pydantic import BaseModel, ValidationError
+
+from cti.api import auth
+from cti.api.bus import BusEvent
+from cti.api.metrics import CtiCollector
+from cti.api.models import (
+    AGENT_MESSAGE,
+    AgentView,
+    ErrorReply,
+    LoginReply,
+    LoginRequest,
+    QueueLive,
+    StateChange,
+    WsResume,
+)
+from cti.queues.errors import AcdError
+from cti.store.callers import screen_pop
+from cti.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from cti.app import Core
+
+log = structlog.get_logger(__name__)
+PUBLIC = {"/health", "/ready", "/metrics", "/openapi.json", "/api/v1/login"}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, fields: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+
+def _error(status: int, code: str, message: str, fields: Any = None) -> web.Response:
+    body = ErrorReply(code=code, message=message, fields=fields).model_dump(exclude_none=True)
+    return web.json_response(body, status=status)
+
+
+def _fields(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"path": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
+        for e in exc.errors()
+    ]
+
+
+ACD_CODES = {"unknown_agent": 404, "unknown_reason": 422, "bad_duration": 422}
+
+
+class ApiServer:
+    def __init__(self, core: Core, db_url: str | None, host: str, port: int) -> None:
+        self.core = core
+        self.db_url = db_url
+        self.host, self.port = host, port
+        self.pool: Any = None
+        self.limiter = auth.LoginLimiter()
+        self.registry = CollectorRegistry()
+        self.http_latency = Histogram(
+            "cti_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route", "method"],
+            registry=self.registry,
+        )
+        self.agent_sockets: dict[str, web.WebSocketResponse] = {}
+        self.registry.register(CtiCollector(core, self))
+        self.app = web.Application(middlewares=[self._errors, self._auth])
+        self.app.add_routes(
+            [
+                web.get("/health", self.health),
+                web.get("/ready", self.ready),
+                web.get("/metrics", self.metrics),
+                web.get("/openapi.json", self.openapi),
+                web.post("/api/v1/login", self.login),
+                web.get("/api/v1/me", self.me),
+                web.get("/api/v1/queues", self.queues),
+                web.get("/api/v1/agents", self.agents),
+                web.post("/api/v1/agents/{agent_id}/state", self.agent_state),
+                web.get("/api/v1/callers/{number}", self.caller),
+                web.get("/ws/agent", self.ws_agent),
+            ]
+        )
+        self._runner: web.AppRunner | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> int:
+        if self.db_url is not None:
+            self.pool = await asyncpg.create_pool(self.db_url, min_size=0, max_size=10, timeout=5)
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("api.listening", host=self.host, port=self.port)
+        return self.port
+
+    async def close(self) -> None:
+        for ws in list(self.agent_sockets.values()):
+            await ws.close(code=1001, message=b"server shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.pool is not None:
+            await self.pool.close()
+
+    # --- middlewares ------------------------------------------------------------------
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return _error(exc.status, exc.code, exc.message, exc.fields)
+        except ValidationError as exc:
+            return _error(422, "invalid_request", "the request is not valid", _fields(exc))
+        except StoreError as exc:
+            status = 404 if exc.code.endswith("not_found") else 422
+            return _error(status, exc.code, exc.message)
+        except AcdError as exc:
+            return _error(ACD_CODES.get(exc.code, 409), exc.code, exc.message)
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+            raise
+        finally:
+            self.http_latency.labels(name, request.method).observe(time.perf_counter() - started)
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
+        if not token:
+            raise ApiError(401, "unauthenticated", "a token is needed (Authorization: Bearer)")
+        async with self._db() as conn:
+            principal = await auth.principal_for_token(conn, token)
+        if principal is None:
+            raise ApiError(401, "bad_token", "the token is unknown or has expired")
+        request["principal"] = principal
+        return await handler(request)
+
+    def _db(self) -> Any:
+        if self.pool is None:
+            raise ApiError(503, "no_database", "the CTI runs without a database")
+        return self.pool.acquire()
+
+    @staticmethod
+    def _need(request: web.Request, *roles: str) -> auth.Principal:
+        principal: auth.Principal = request["principal"]
+        if principal.role not in roles:
+            raise ApiError(403, "forbidden", f"{principal.role} may not do this")
+        return principal
+
+    @staticmethod
+    async def _body(request: web.Request, model: type[BaseModel]) -> Any:
+        try:
+            raw = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(400, "bad_json", "the body is not JSON") from None
+        return model.model_validate(raw)
+
+    def _acd(self) -> Any:
+        if self.core.acd is None:
+            raise ApiError(503, "no_acd", "the CTI runs without an ACD configuration")
+        return self.core.acd
+
+    # --- routes ------------------------------------------------------------------------
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        checks = {"ami": self.core.ami.connected, "database": None}
+        if self.pool is not None:
+            try:
+                async with self.pool.acquire(timeout=2) as conn:
+                    await conn.fetchval("SELECT 1")
+                checks["database"] = True
+            except (OSError, TimeoutError, asyncpg.PostgresError):
+                checks["database"] = False
+        ok = all(v is not False for v in checks.values())
+        return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest(self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        from cti.api.openapi import document
+
+        return web.json_response(document())
+
+    async def login(self, request: web.Request) -> web.Response:
+        data: LoginRequest = await self._body(request, LoginRequest)
+        address = request.remote or "?"
+        if self.limiter.blocked(data.username, address):
+            raise ApiError(429, "too_many_attempts", "too many failed logins; try again later")
+        async with self._db() as conn:
+            result = await auth.login(conn, data.username, data.password)
+        if result is None:
+            self.limiter.failed(data.username, address)
+            raise ApiError(401, "bad_credentials", "wrong user name or password")
+        principal, token = result
+        reply = LoginReply(token=token, role=principal.role, agent_id=principal.agent_id)
+        return web.json_response(reply.model_dump())
+
+    async def me(self, request: web.Request) -> web.Response:
+        p: auth.Principal = request["principal"]
+        return web.json_response({"username": p.username, "role": p.role, "agent_id": p.agent_id})
+
+    async def queues(self, request: web.Request) -> web.Response:
+        self._need(request, "supervisor", "admin", "integrator")
+        acd = self._acd()
+        now = acd.now()
+        out = []
+        for name in acd.acd.config.queues:
+            v = acd.acd.queue_view(name, now)
+            out.append(QueueLive.model_validate(v, from_attributes=True).model_dump())
+        return web.json_response({"items": out})
+
+    async def agents(self, request: web.Request) -> web.Response:
+        self._need(request, "supervisor", "admin")
+        acd = self._acd()
+        items = [
+            AgentView(id=a.id, state=str(a.state), reason=a.reason, since=a.since, call=a.call)
+            for a in acd.acd.agents()
+        ]
+        return web.json_response({"items": [a.model_dump() for a in items]})
+
+    async def agent_state(self, request: web.Request) -> web.Response:
+        principal = self._need(request, "agent", "supervisor", "admin")
+        agent_id = request.match_info["agent_id"]
+        if principal.role == "agent" and principal.agent_id != agent_id:
+            raise ApiError(403, "forbidden", "an agent may change only its own state")
+        data: StateChange = await self._body(request, StateChange)
+        self._change_state(agent_id, data.state, data.reason)
+        return web.json_response({"agent": agent_id, "state": data.state})
+
+    def _change_state(self, agent_id: str, state: str, reason: str | None) -> None:
+        acd = self._acd()
+        now = acd.now()
+        if state == "login":
+            acd.apply(acd.acd.login(agent_id, now))
+        elif state == "ready":
+            acd.apply(acd.acd.set_ready(agent_id, now))
+        elif state == "not_ready":
+            if not reason:
+                raise ApiError(422, "reason_required", "not_ready needs a reason")
+            acd.apply(acd.acd.set_not_ready(agent_id, reason, now))
+        else:
+            acd.apply(acd.acd.logout(agent_id, now))
+
+    async def caller(self, request: web.Request) -> web.Response:
+        principal = self._need(request, "agent", "supervisor", "admin", "integrator")
+        number = request.match_info["number"]
+        async with self._db() as conn:
+            pop = await screen_pop(conn, number)
+            await auth.audit(conn, principal.username, "caller_lookup", pop.phone)
+        return web.json_response(json.loads(pop.model_dump_json()))
+
+    # --- the agent websocket -------------------------------------------------------------
+
+    async def ws_agent(self, request: web.Request) -> web.StreamResponse:
+        principal = self._need(request, "agent")
+        agent_id = principal.agent_id
+        assert agent_id is not None
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        old = self.agent_sockets.get(agent_id)
+        if old is not None:  # one desktop per agent: the newest wins
+            await old.close(code=4001, message=b"replaced by a new connection")
+        self.agent_sockets[agent_id] = ws
+        bus = self.core.bus
+
+        def mine(event: BusEvent) -> bool:
+            return event.data.get("agent") == agent_id
+
+        sub = bus.subscribe(mine)
+        pump = request.app.loop.create_task(self._pump(ws, sub, agent_id))
+        try:
+            await ws.send_json({"type": "hello", "agent": agent_id, "seq": bus.seq})
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                await self._agent_message(ws, agent_id, msg.data, mine)
+        finally:
+            pump.cancel()
+            bus.unsubscribe(sub)
+            if self.agent_sockets.get(agent_id) is ws:
+                del self.agent_sockets[agent_id]
+        return ws
+
+    async def _pump(self, ws: web.WebSocketResponse, sub: Any, agent_id: str) -> None:
+        while True:
+            event = await sub.get()
+            if event is None:
+                await ws.close(code=4008, message=sub.closed.encode())
+                return
+            await self._send_event(ws, event)
+
+    async def _send_event(self, ws: web.WebSocketResponse, event: BusEvent) -> None:
+        if event.type == "acd.CallOffered":
+            await ws.send_json({"type": "screen_pop", "seq": event.seq, **await self._pop(event)})
+        else:
+            await ws.send_json({"type": "event", **event.to_dict()})
+
+    async def _pop(self, event: BusEvent) -> dict[str, Any]:
+        """What the agent sees when a call is offered."""
+        call = event.data["call"]
+        interaction = self.core.tracker.interactions.get(call)
+        number = interaction.caller_num if interaction else ""
+        variables = interaction.cti_vars if interaction else {}
+        pop: dict[str, Any] = {
+            "call": call,
+            "queue": event.data.get("queue"),
+            "number": number,
+            "waited_s": event.data.get("waited_s"),
+            "topic": variables.get("CTI_TOPIC"),
+            "ivr_path": [p for p in variables.get("CTI_IVR_PATH", "").split(",") if p],
+            "caller": None,
+            "interactions": [],
+            "open_cases": [],
+        }
+        if self.pool is not None and number:
+            try:
+                async with self.pool.acquire(timeout=2) as conn:
+                    found = await screen_pop(conn, number)
+                history = {"caller", "interactions", "open_cases"}
+                pop.update(json.loads(found.model_dump_json(include=history)))
+            except StoreError:
+                pass  # not a phone number (anonymous): the pop shows what the call knows
+            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                log.warning("api.screen_pop_without_history", error=str(exc))
+        return pop
+
+    async def _agent_message(
+        self, ws: web.WebSocketResponse, agent_id: str, text: str, mine: Callable[[BusEvent], bool]
+    ) -> None:
+        try:
+            msg = AGENT_MESSAGE.validate_json(text)
+        except ValidationError as exc:
+            request_id = None
+            with contextlib.suppress(ValueError, AttributeError):
+                request_id = json.loads(text).get("id")
+            await ws.send_json(
+                {
+                    "type": "error",
+                    "id": request_id,
+                    "code": "bad_message",
+                    "message": "the message is not valid",
+                    "fields": _fields(exc),
+                }
+            )
+            return
+        try:
+            if isinstance(msg, WsResume):
+                missed = self.core.bus.since(msg.since, mine)
+                if missed is None:
+                    await ws.send_json(
+                        {
+                            "type": "error",
+                            "id": msg.id,
+                            "code": "resume_gap",
+                            "message": "events since then are gone; reload state",
+                        }
+                    )
+                    return
+                for event in missed:
+                    await self._send_event(ws, event)
+            elif msg.type == "ping":
+                pass
+            elif msg.type in ("pause_recording", "resume_recording"):
+                self._recording(agent_id, msg.type == "pause_recording")
+            elif msg.type == "extend_wrap_up":
+                acd = self._acd()
+                acd.apply(acd.acd.extend_wrap_up(agent_id, msg.seconds, acd.now()))
+            else:
+                self._change_state(agent_id, msg.type, getattr(msg, "reason", None))
+        except (ApiError, AcdError) as exc:
+            code = exc.code
+            await ws.send_json(
+                {"type": "error", "id": msg.id, "code": code, "message": exc.message}
+            )
+            return
+        await ws.send_json({"type": "ack", "id": msg.id})
+
+    def _recording(self, agent_id: str, pause: bool) -> None:
+        recorder = self.core.recording
+        acd = self._acd()
+        view = next((a for a in acd.acd.agents() if a.id == agent_id), None)
+        if recorder is None or view is None or view.call is None:
+            raise ApiError(409, "no_recording", "there is no call being recorded")
+        if not recorder.pause(view.call, pause):
+            raise ApiError(409, "no_recording", "the recording is not running or already so")

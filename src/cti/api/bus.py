@@ -1,0 +1,109 @@
+"""The in-process event bus: every domain event gets a global sequence number, goes to
+each subscriber's bounded buffer, and stays in a retention window so a client that
+reconnects can resume from the last number it saw.
+
+Publishing never waits: a subscriber whose buffer is full is cut off with a reason
+(`slow_consumer`); it never slows the call path or the other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BusEvent:
+    seq: int
+    at: float
+    type: str  # "acd.CallOffered", "call.InteractionEnded", "screen_pop", ...
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "at": self.at, "type": self.type, "data": self.data}
+
+
+@dataclass(eq=False)
+class Subscription:
+    wants: Callable[[BusEvent], bool]
+    queue: asyncio.Queue[BusEvent]
+    closed: str | None = None  # why it was cut off
+    _closed_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def get(self) -> BusEvent | None:
+        """The next event, or None once the subscription is closed."""
+        if self.closed is not None and self.queue.empty():
+            return None
+        getter = asyncio.ensure_future(self.queue.get())
+        closer = asyncio.ensure_future(self._closed_event.wait())
+        done, pending = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        if getter in done:
+            return getter.result()
+        return None
+
+    def close(self, reason: str) -> None:
+        if self.closed is None:
+            self.closed = reason
+            self._closed_event.set()
+
+
+class EventBus:
+    def __init__(
+        self, buffer: int = 1000, retention: int = 10_000, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.buffer = buffer
+        self._retained: deque[BusEvent] = deque(maxlen=retention)
+        self._subs: set[Subscription] = set()
+        self._clock = clock
+        self.seq = 0
+        self.cut_off = 0
+
+    def publish(self, type_: str, data: dict[str, Any]) -> BusEvent:
+        self.seq += 1
+        event = BusEvent(self.seq, self._clock(), type_, data)
+        self._retained.append(event)
+        for sub in list(self._subs):
+            if not sub.wants(event):
+                continue
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._subs.discard(sub)
+                self.cut_off += 1
+                sub.close("slow_consumer")
+                log.warning("bus.slow_consumer", buffer=self.buffer, seq=event.seq)
+        return event
+
+    def subscribe(self, wants: Callable[[BusEvent], bool] = lambda e: True) -> Subscription:
+        sub = Subscription(wants, asyncio.Queue(self.buffer))
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription, reason: str = "closed") -> None:
+        self._subs.discard(sub)
+        sub.close(reason)
+
+    def since(
+        self, seq: int, wants: Callable[[BusEvent], bool] = lambda e: True
+    ) -> list[BusEvent] | None:
+        """Retained events after `seq` (for a resuming client); None if some are gone."""
+        if seq >= self.seq:
+            return []
+        oldest = self._retained[0].seq if self._retained else self.seq + 1
+        if seq + 1 < oldest:
+            return None
+        return [e for e in self._retained if e.seq > seq and wants(e)]
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)

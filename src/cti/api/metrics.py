@@ -1,0 +1,99 @@
+"""`/metrics`: the CTI's live figures, read at scrape time (no second copy of state).
+Names follow Prometheus conventions: `cti_` prefix, base units, `_total` counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from cti.queues import AgentState
+
+if TYPE_CHECKING:
+    from cti.app import Core
+
+
+class CtiCollector(Collector):
+    def __init__(self, core: Core, api: Any = None) -> None:
+        self.core = core
+        self.api = api
+
+    def collect(self) -> Iterator[Any]:
+        core = self.core
+        yield GaugeMetricFamily(
+            "cti_ami_connected",
+            "1 while logged in to Asterisk's AMI",
+            value=int(core.ami.connected),
+        )
+        yield CounterMetricFamily(
+            "cti_ami_connects",
+            "AMI logins since start (reconnects = this - 1)",
+            value=core.ami.connects,
+        )
+        events = CounterMetricFamily(
+            "cti_ami_events", "AMI events received, by type", labels=["event"]
+        )
+        for name, count in sorted(core.feed.counts.items()):
+            events.add_metric([name], count)
+        yield events
+        yield GaugeMetricFamily(
+            "cti_bus_subscribers",
+            "event bus subscribers (websocket clients and others)",
+            value=core.bus.subscribers,
+        )
+        if self.api is not None:
+            yield GaugeMetricFamily(
+                "cti_websocket_agents",
+                "agent desktops connected",
+                value=len(self.api.agent_sockets),
+            )
+        if core.store is not None:
+            yield GaugeMetricFamily(
+                "cti_outbox_depth",
+                "records waiting to be written to the database",
+                value=core.store.outbox.depth,
+            )
+            yield CounterMetricFamily(
+                "cti_outbox_written",
+                "records written to the database",
+                value=core.store.outbox.written,
+            )
+        acd = core.acd
+        if acd is None:
+            return
+        now = acd.now()
+        waiting = GaugeMetricFamily("cti_queue_calls_waiting", "calls waiting", labels=["queue"])
+        longest = GaugeMetricFamily(
+            "cti_queue_longest_wait_seconds", "longest current wait", labels=["queue"]
+        )
+        sl = GaugeMetricFamily(
+            "cti_queue_service_level_ratio",
+            "answered within the threshold / ended calls",
+            labels=["queue"],
+        )
+        offered = CounterMetricFamily("cti_queue_calls_offered", "calls offered", labels=["queue"])
+        answered = CounterMetricFamily(
+            "cti_queue_calls_answered", "calls answered", labels=["queue"]
+        )
+        abandoned = CounterMetricFamily(
+            "cti_queue_calls_abandoned", "calls abandoned", labels=["queue"]
+        )
+        for name in acd.acd.config.queues:
+            v = acd.acd.queue_view(name, now)
+            waiting.add_metric([name], v.waiting)
+            longest.add_metric([name], v.longest_wait_s)
+            if v.service_level is not None:
+                sl.add_metric([name], v.service_level)
+            offered.add_metric([name], v.offered)
+            answered.add_metric([name], v.answered)
+            abandoned.add_metric([name], v.abandoned)
+        yield from (waiting, longest, sl, offered, answered, abandoned)
+        agents = GaugeMetricFamily("cti_agents", "agents by state", labels=["state"])
+        counts = dict.fromkeys((s.value for s in AgentState), 0)
+        for a in acd.acd.agents():
+            counts[a.state.value] += 1
+        for state, n in counts.items():
+            agents.add_metric([state], n)
+        yield agents

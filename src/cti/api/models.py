@@ -1,0 +1,106 @@
+"""Request and message models of the API: they validate what comes in and generate
+the OpenAPI document, from one definition."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoginRequest(_In):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class LoginReply(BaseModel):
+    token: str
+    role: str
+    agent_id: str | None
+
+
+class StateChange(_In):
+    state: Literal["login", "ready", "not_ready", "logout"]
+    reason: Annotated[str, Field(max_length=40)] | None = None
+
+
+class ErrorReply(BaseModel):
+    code: str
+    message: str
+    fields: list[dict[str, str]] | None = None
+
+
+class AgentView(BaseModel):
+    id: str
+    state: str
+    reason: str | None
+    since: float
+    call: str | None
+
+
+class QueueLive(BaseModel):
+    name: str
+    waiting: int
+    ringing: int
+    longest_wait_s: float
+    agents_logged_in: int
+    agents_ready: int
+    offered: int
+    answered: int
+    abandoned: int
+    service_level: float | None
+    asa_s: float | None
+    expected_wait_s: float | None
+
+
+# --- websocket: what an agent's client may send ---------------------------------------
+
+
+class _Msg(_In):
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class WsLogin(_Msg):
+    type: Literal["login"]
+
+
+class WsReady(_Msg):
+    type: Literal["ready"]
+
+
+class WsNotReady(_Msg):
+    type: Literal["not_ready"]
+    reason: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class WsLogout(_Msg):
+    type: Literal["logout"]
+
+
+class WsExtendWrapUp(_Msg):
+    type: Literal["extend_wrap_up"]
+    seconds: Annotated[float, Field(gt=0, le=3600)]
+
+
+class WsRecording(_Msg):
+    type: Literal["pause_recording", "resume_recording"]
+
+
+class WsResume(_Msg):
+    type: Literal["resume"]
+    since: Annotated[int, Field(ge=0)]
+
+
+class WsPing(_Msg):
+    type: Literal["ping"]
+
+
+AgentMessage = Annotated[
+    WsLogin | WsReady | WsNotReady | WsLogout | WsExtendWrapUp | WsRecording | WsResume | WsPing,
+    Field(discriminator="type"),
+]
+AGENT_MESSAGE: TypeAdapter[AgentMessage] = TypeAdapter(AgentMessage)

@@ -1,0 +1,125 @@
+"""OpenAPI 3.1 for the REST routes, generated from the pydantic models that validate
+the requests (one definition for both)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from cti import __version__
+from cti.api.models import AgentView, ErrorReply, LoginReply, LoginRequest, QueueLive, StateChange
+from cti.store.models import ScreenPop
+
+_MODELS: list[type[BaseModel]] = [
+    LoginRequest,
+    LoginReply,
+    StateChange,
+    ErrorReply,
+    AgentView,
+    QueueLive,
+    ScreenPop,
+]
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"application/json": {"schema": _ref(model)}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): {"description": "error", "content": _json(ErrorReply)} for c in codes}
+
+
+def _list(model: type[BaseModel]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": {"items": {"type": "array", "items": _ref(model)}}}
+    return {"application/json": {"schema": schema}}
+
+
+def document() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for model in _MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "cti", "version": __version__},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": {
+            "/api/v1/login": {
+                "post": {
+                    "summary": "password login for people: a session token",
+                    "requestBody": {"required": True, "content": _json(LoginRequest)},
+                    "responses": {
+                        "200": {"description": "logged in", "content": _json(LoginReply)},
+                        **_errors(401, 422, 429),
+                    },
+                }
+            },
+            "/api/v1/queues": {
+                "get": {
+                    "summary": "live figures per queue",
+                    "security": bearer,
+                    "responses": {
+                        "200": {"description": "queues", "content": _list(QueueLive)},
+                        **_errors(401, 403),
+                    },
+                }
+            },
+            "/api/v1/agents": {
+                "get": {
+                    "summary": "agents and their states",
+                    "security": bearer,
+                    "responses": {
+                        "200": {"description": "agents", "content": _list(AgentView)},
+                        **_errors(401, 403),
+                    },
+                }
+            },
+            "/api/v1/agents/{agent_id}/state": {
+                "post": {
+                    "summary": "change an agent's state (an agent: its own; a supervisor: any)",
+                    "security": bearer,
+                    "parameters": [
+                        {
+                            "name": "agent_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {"required": True, "content": _json(StateChange)},
+                    "responses": {
+                        "200": {"description": "done"},
+                        **_errors(401, 403, 404, 409, 422),
+                    },
+                }
+            },
+            "/api/v1/callers/{number}": {
+                "get": {
+                    "summary": "a caller by phone number, recent calls, open cases (audited)",
+                    "security": bearer,
+                    "parameters": [
+                        {
+                            "name": "number",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "caller", "content": _json(ScreenPop)},
+                        **_errors(401, 403, 422),
+                    },
+                }
+            },
+        },
+    }
