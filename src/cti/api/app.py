@@ -7,6 +7,7 @@ with bad credentials, 403 for the wrong role, 422 for invalid input (with field 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -62,6 +63,7 @@ def _fields(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+PRINCIPAL = web.RequestKey("principal", auth.Principal)
 ACD_CODES = {"unknown_agent": 404, "unknown_reason": 422, "bad_duration": 422}
 
 
@@ -159,7 +161,7 @@ class ApiServer:
             principal = await auth.principal_for_token(conn, token)
         if principal is None:
             raise ApiError(401, "bad_token", "the token is unknown or has expired")
-        request["principal"] = principal
+        request[PRINCIPAL] = principal
         return await handler(request)
 
     def _db(self) -> Any:
@@ -169,7 +171,7 @@ class ApiServer:
 
     @staticmethod
     def _need(request: web.Request, *roles: str) -> auth.Principal:
-        principal: auth.Principal = request["principal"]
+        principal = request[PRINCIPAL]
         if principal.role not in roles:
             raise ApiError(403, "forbidden", f"{principal.role} may not do this")
         return principal
@@ -228,7 +230,7 @@ class ApiServer:
         return web.json_response(reply.model_dump())
 
     async def me(self, request: web.Request) -> web.Response:
-        p: auth.Principal = request["principal"]
+        p = request[PRINCIPAL]
         return web.json_response({"username": p.username, "role": p.role, "agent_id": p.agent_id})
 
     async def queues(self, request: web.Request) -> web.Response:
@@ -299,7 +301,7 @@ class ApiServer:
             return event.data.get("agent") == agent_id
 
         sub = bus.subscribe(mine)
-        pump = request.app.loop.create_task(self._pump(ws, sub, agent_id))
+        pump = asyncio.create_task(self._pump(ws, sub, agent_id))
         try:
             await ws.send_json({"type": "hello", "agent": agent_id, "seq": bus.seq})
             async for msg in ws:
@@ -325,7 +327,15 @@ class ApiServer:
         if event.type == "acd.CallOffered":
             await ws.send_json({"type": "screen_pop", "seq": event.seq, **await self._pop(event)})
         else:
-            await ws.send_json({"type": "event", **event.to_dict()})
+            await ws.send_json(
+                {
+                    "type": "event",
+                    "seq": event.seq,
+                    "at": event.at,
+                    "event": event.type,
+                    "data": event.data,
+                }
+            )
 
     async def _pop(self, event: BusEvent) -> dict[str, Any]:
         """What the agent sees when a call is offered."""

@@ -1,0 +1,280 @@
+"""The API over real sockets: the simulated PBX, the CTI core with the ACD, real
+PostgreSQL, and aiohttp clients as agents, supervisors and integrators."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from acd_helpers import agent, config
+from cti.api import auth
+from cti.api.app import ApiServer
+from cti.app import Core
+from cti.config import AmiSettings, Settings
+from cti.sim.ami_server import SimAmiServer
+from cti.sim.pbx import Citizen, Endpoint
+from cti.store import cases
+from cti.store.callers import upsert_caller
+from cti.store.embedded import free_port
+from cti.store.models import CallerIn, CaseCreate
+from cti.store.service import StoreService
+
+SCALE = 0.05
+QUEUES = {"benefits": {"skills": {"benefits": 5}, "wrap_up_s": 5}}
+
+
+@dataclass
+class World:
+    server: SimAmiServer
+    core: Core
+    api: ApiServer
+    base: str
+    tokens: dict[str, str]
+    http: aiohttp.ClientSession
+
+    async def call(self, method: str, path: str, role: str | None, **kw: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        async with self.http.request(method, self.base + path, headers=headers, **kw) as r:
+            body = await r.json() if r.content_type == "application/json" else await r.text()
+            return r.status, body
+
+    def ws(self, role: str = "agent") -> Any:
+        return self.http.ws_connect(f"{self.base}/ws/agent?token={self.tokens[role]}")
+
+
+@asynccontextmanager
+async def world(db_url: str, tmp_path: Any) -> AsyncIterator[World]:
+    server = SimAmiServer({"a1": Endpoint("a1", 1.0), "a2": Endpoint("a2", 1.0)}, time_scale=SCALE)
+    port = await server.start()
+    store = StoreService(db_url, tmp_path / "outbox")
+    settings = Settings(ami=AmiSettings(port=port, secret="ctisecret", auth="plain"))  # type: ignore[arg-type]
+    acd = config(
+        QUEUES,
+        [agent("a1", {"benefits": 8}, ["benefits"]), agent("a2", {"benefits": 6}, ["benefits"])],
+        not_ready_reasons=["break"],
+    )
+    core = Core(
+        settings,
+        acd,
+        publish_call=lambda e: None,
+        publish_acd=lambda e: None,
+        acd_time_scale=SCALE,
+        store=store,
+    )
+    await core.start()
+    await core.ami.wait_connected(5)
+    api = ApiServer(core, db_url, "127.0.0.1", free_port())
+    api_port = await api.start()
+    conn = await asyncpg.connect(db_url)
+    tokens = {}
+    try:
+        for name, role, agent_id in (
+            ("ann", "agent", "a1"),
+            ("bob", "agent", "a2"),
+            ("sue", "supervisor", None),
+            ("adm", "admin", None),
+            ("int", "integrator", None),
+        ):
+            await auth.create_user(conn, name, role, agent_id, password="correct horse battery")
+            kind = "api_key" if role == "integrator" else "session"
+            tokens[role if name != "bob" else "agent2"] = await auth.issue_token(conn, name, kind)
+    finally:
+        await conn.close()
+    async with aiohttp.ClientSession() as http:
+        try:
+            yield World(server, core, api, f"http://127.0.0.1:{api_port}", tokens, http)
+        finally:
+            await api.close()
+            await core.close()
+            await server.close()
+
+
+async def next_of(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+    while True:
+        msg = await asyncio.wait_for(ws.receive_json(), timeout)
+        if msg["type"] == kind:
+            return msg  # type: ignore[no-any-return]
+
+
+async def test_health_ready_metrics_and_openapi(db_url: str, tmp_path: Any) -> None:
+    async with world(db_url, tmp_path) as w:
+        assert await w.call("GET", "/health", None) == (200, {"status": "ok"})
+        status, ready = await w.call("GET", "/ready", None)
+        assert (status, ready["checks"]) == (200, {"ami": True, "database": True})
+        status, text = await w.call("GET", "/metrics", None)
+        assert status == 200
+        assert 'cti_agents{state="logged_out"} 2.0' in text
+        assert "cti_ami_connected 1.0" in text
+        assert 'cti_queue_calls_waiting{queue="benefits"} 0.0' in text
+        assert "cti_http_request_duration_seconds_bucket" in text
+        status, doc = await w.call("GET", "/openapi.json", None)
+        assert doc["openapi"] == "3.1.0"
+        assert "ScreenPop" in doc["components"]["schemas"]
+        assert "/api/v1/callers/{number}" in doc["paths"]
+
+
+# (method, path, body) -> roles allowed
+ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
+    ("GET", "/api/v1/me", None, {"agent", "supervisor", "admin", "integrator"}),
+    ("GET", "/api/v1/queues", None, {"supervisor", "admin", "integrator"}),
+    ("GET", "/api/v1/agents", None, {"supervisor", "admin"}),
+    ("POST", "/api/v1/agents/a1/state", {"state": "login"}, {"agent", "supervisor", "admin"}),
+    ("POST", "/api/v1/agents/a2/state", {"state": "login"}, {"supervisor", "admin"}),
+    ("GET", "/api/v1/callers/0888123456", None, {"agent", "supervisor", "admin", "integrator"}),
+]
+
+
+async def test_every_route_with_every_role_no_token_and_a_bad_token(
+    db_url: str, tmp_path: Any
+) -> None:
+    async with world(db_url, tmp_path) as w:
+        w.tokens["bad"] = "not-a-token"
+        for method, path, body, allowed in ROUTES:
+            status, reply = await w.call(method, path, None, json=body)
+            assert (status, reply["code"]) == (401, "unauthenticated"), path
+            status, reply = await w.call(method, path, "bad", json=body)
+            assert (status, reply["code"]) == (401, "bad_token"), path
+            for role in ("agent", "supervisor", "admin", "integrator"):
+                if body and body.get("state") == "login":  # log out again between roles
+                    await w.call(method, path, "admin", json={"state": "logout"})
+                status, reply = await w.call(method, path, role, json=body)
+                if role in allowed:
+                    assert status == 200, (path, role, reply)
+                else:
+                    assert (status, reply["code"]) == (403, "forbidden"), (path, role)
+        # A websocket is for agents only.
+        for role in ("supervisor", "admin", "integrator"):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+                async with w.ws(role):
+                    pass
+            assert err.value.status == 403
+
+
+async def test_login_with_a_password_and_the_rate_limit(db_url: str, tmp_path: Any) -> None:
+    async with world(db_url, tmp_path) as w:
+        ok, body = await w.call(
+            "POST",
+            "/api/v1/login",
+            None,
+            json={"username": "sue", "password": "correct horse battery"},
+        )
+        assert ok == 200
+        assert body["role"] == "supervisor"
+        w.tokens["fresh"] = body["token"]
+        assert (await w.call("GET", "/api/v1/me", "fresh"))[1]["username"] == "sue"
+        statuses = []
+        for _ in range(6):
+            status, _ = await w.call(
+                "POST", "/api/v1/login", None, json={"username": "sue", "password": "wrong"}
+            )
+            statuses.append(status)
+        assert statuses == [401] * 5 + [429]
+        status, body = await w.call("POST", "/api/v1/login", None, json={"username": "sue"})
+        assert (status, body["code"]) == (422, "invalid_request")
+        assert body["fields"][0]["path"] == "password"
+
+
+async def test_bad_input_gets_a_clear_error_and_changes_nothing(db_url: str, tmp_path: Any) -> None:
+    async with world(db_url, tmp_path) as w:
+        status, body = await w.call(
+            "POST", "/api/v1/agents/a1/state", "agent", json={"state": "asleep"}
+        )
+        assert (status, body["code"], body["fields"][0]["path"]) == (
+            422,
+            "invalid_request",
+            "state",
+        )
+        status, body = await w.call("POST", "/api/v1/agents/a1/state", "agent", data=b"{nope")
+        assert (status, body["code"]) == (400, "bad_json")
+        status, body = await w.call(
+            "POST", "/api/v1/agents/a1/state", "agent", json={"state": "not_ready", "reason": "nap"}
+        )
+        assert (status, body["code"]) == (409, "agent_logged_out")
+        status, body = await w.call(
+            "POST", "/api/v1/agents/zz/state", "admin", json={"state": "login"}
+        )
+        assert (status, body["code"]) == (404, "unknown_agent")
+        status, body = await w.call("GET", "/api/v1/callers/12ab", "agent")
+        assert (status, body["code"]) == (422, "bad_phone")
+        assert {a.id: str(a.state) for a in w.core.acd.acd.agents()} == {  # type: ignore[union-attr]
+            "a1": "logged_out",
+            "a2": "logged_out",
+        }
+
+
+async def test_the_agent_desktop_gets_a_screen_pop_and_drives_its_state(
+    db_url: str, tmp_path: Any
+) -> None:
+    async with world(db_url, tmp_path) as w:
+        conn = await asyncpg.connect(db_url)
+        await upsert_caller(conn, CallerIn(phone="+359888555001", name="Maria", address="Plovdiv"))
+        await conn.execute("INSERT INTO topics (code, name) VALUES ('other', 'Other')")
+        case = await cases.create_case(conn, CaseCreate(topic="other", phone="+359888555001"), "x")
+        async with w.ws() as ws:
+            hello = await next_of(ws, "hello")
+            assert hello["agent"] == "a1"
+            await ws.send_json({"id": "r1", "type": "login"})
+            assert (await next_of(ws, "ack"))["id"] == "r1"
+            await ws.send_json({"id": "r2", "type": "ready"})
+            await next_of(ws, "ack")
+            w.server.pbx.inbound_call(Citizen("+359888555001", "benefits", talk_s=30))
+            pop = await next_of(ws, "screen_pop")
+            assert pop["number"] == "+359888555001"
+            assert pop["queue"] == "benefits"
+            assert pop["caller"]["name"] == "Maria"
+            assert [c["number"] for c in pop["open_cases"]] == [case.number]
+            assert pop["seq"] > hello["seq"]
+            await ws.send_json({"id": "r3", "type": "not_ready", "reason": "break"})
+            await next_of(ws, "ack")  # declines the ringing call: it goes back in line
+            await ws.send_json({"id": "r4", "type": "not_ready", "reason": "nap"})
+            error = await next_of(ws, "error")
+            assert (error["id"], error["code"]) == ("r4", "unknown_reason")
+            await ws.send_json({"id": "r5", "type": "fly"})
+            error = await next_of(ws, "error")
+            assert (error["id"], error["code"]) == ("r5", "bad_message")
+            last = pop["seq"]
+        # Reconnect and resume: nothing missed in between.
+        events = w.core.bus.since(last, lambda e: e.data.get("agent") == "a1")
+        assert events
+        async with w.ws() as ws:
+            await next_of(ws, "hello")
+            await ws.send_json({"id": "r6", "type": "resume", "since": last})
+            replayed = []
+            while len(replayed) < len(events):
+                frame = await asyncio.wait_for(ws.receive_json(), 5)
+                if frame["type"] in ("event", "screen_pop"):
+                    replayed.append(frame["seq"])
+            assert replayed == [e.seq for e in events]
+        await conn.execute("SELECT 1")
+        audit = await conn.fetch("SELECT actor, action FROM audit_log")
+        await conn.close()
+        assert audit == []  # the screen-pop is part of the call, not a lookup
+
+
+async def test_a_second_desktop_replaces_the_first(db_url: str, tmp_path: Any) -> None:
+    async with world(db_url, tmp_path) as w:
+        first = await w.ws().__aenter__()
+        await next_of(first, "hello")
+        async with w.ws() as second:
+            await next_of(second, "hello")
+            msg = await asyncio.wait_for(first.receive(), 5)
+            assert msg.type == aiohttp.WSMsgType.CLOSE
+            assert (msg.data, msg.extra) == (4001, "replaced by a new connection")
+        await first.close()
+
+
+async def test_a_caller_lookup_is_written_to_the_audit_log(db_url: str, tmp_path: Any) -> None:
+    async with world(db_url, tmp_path) as w:
+        status, body = await w.call("GET", "/api/v1/callers/0888%20123%20456", "integrator")
+        assert (status, body["phone"], body["caller"]) == (200, "+359888123456", None)
+        conn = await asyncpg.connect(db_url)
+        rows = await conn.fetch("SELECT actor, action, target FROM audit_log")
+        await conn.close()
+        assert [tuple(r) for r in rows] == [("int", "caller_lookup", "+359888123456")]
