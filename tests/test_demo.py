@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 
 from cti.app import Core
@@ -41,6 +42,25 @@ async def test_calls_flow_end_to_end_through_the_demo_stack(db_url: str, tmp_pat
 
         server.listeners.append(watch)
 
+    person: dict[str, object] = {}
+
+    async def take_calls_as_a_person() -> None:
+        """What the demo tells a person to do: the websocket, login, ready, a call."""
+        deadline = time.monotonic() + 20
+        while "ws://" not in out.getvalue():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        url = out.getvalue().split("websocket ", 1)[1].split()[0]
+        async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+            await ws.send_json({"id": "1", "type": "login"})
+            await ws.send_json({"id": "2", "type": "ready"})
+            while "pop" not in person:
+                frame = await asyncio.wait_for(ws.receive_json(), 20)
+                if frame["type"] == "ack":
+                    person.setdefault("acks", []).append(frame["id"])  # type: ignore[union-attr]
+                elif frame["type"] == "screen_pop":
+                    person["pop"] = frame
+
     async def enough_calls() -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -48,18 +68,25 @@ async def test_calls_flow_end_to_end_through_the_demo_stack(db_url: str, tmp_pat
             if isinstance(core, Core) and core.acd is not None:
                 summary = core.acd.summary()
                 completed = sum(1 for n, _ in pbx_events if n == "BridgeDestroy")
-                if summary.answered >= 15 and completed >= 3:
+                if summary.answered >= 15 and completed >= 3 and "pop" in person:
                     break
             await asyncio.sleep(0.05)
         stop.set()
 
     watcher = asyncio.create_task(enough_calls())
+    you = asyncio.create_task(take_calls_as_a_person())
     # 300 calls/h at 100x: about 8 calls per wall second; talk ~2.4 s wall.
     store = StoreService(db_url, tmp_path / "outbox")
     summary = await run_demo(
         Settings(), DemoOptions(speed=100.0, refresh_s=0.2), db_url, stop, out, ready, store
     )
     await watcher
+    await asyncio.wait_for(you, 20)
+    assert person["acks"] == ["1", "2"]
+    pop = person["pop"]
+    assert isinstance(pop, dict)
+    assert pop["number"].startswith("+359")
+    assert pop["ivr_path"][0] == "welcome"
     text = out.getvalue()
     assert "25 bot agents" in text
     assert "simulated Asterisk (AMI): 127.0.0.1:" in text

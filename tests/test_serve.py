@@ -7,10 +7,11 @@ import io
 import json
 
 from cti.app import serve
-from cti.config import AmiSettings, Settings
+from cti.config import AmiSettings, HttpSettings, Settings
 from cti.logs import configure_logging
 from cti.sim import transcripts
 from cti.sim.fake_ami import FakeAmiServer, Script
+from cti.store.embedded import free_port
 
 
 async def test_serve_logs_each_call_with_its_interaction_and_stops_cleanly() -> None:
@@ -20,7 +21,10 @@ async def test_serve_logs_each_call_with_its_interaction_and_stops_cleanly() -> 
     stream = io.StringIO()
     configure_logging("info", "json", stream)
     stop = asyncio.Event()
-    settings = Settings(ami=AmiSettings(port=port, auth="plain", secret="ctisecret"))  # type: ignore[arg-type]
+    settings = Settings(
+        ami=AmiSettings(port=port, auth="plain", secret="ctisecret"),  # type: ignore[arg-type]
+        http=HttpSettings(port=free_port()),
+    )
     try:
         task = asyncio.ensure_future(serve(settings, stop))
         for _ in range(300):

@@ -15,6 +15,7 @@ from cti.ami.client import AmiClient
 from cti.ami.events import CallEvent
 from cti.ami.service import AmiFeed
 from cti.ami.tracker import CallTracker
+from cti.api.app import ApiServer
 from cti.api.bus import EventBus
 from cti.config import Settings, load_yaml_model
 from cti.ivr.models import load_ivr
@@ -200,8 +201,10 @@ async def serve(
     if ivr is not None:
         loop.add_signal_handler(signal.SIGHUP, ivr.reload)
     core = Core(settings, acd_config, store=store, ivr=ivr)
+    api = ApiServer(core, database_url, settings.http.host, settings.http.port)
     try:
         await core.start()
+        await api.start()
         log.info(
             "cti.started",
             ami=f"{settings.ami.host}:{settings.ami.port}",
@@ -209,6 +212,7 @@ async def serve(
         )
         await stop.wait()
     finally:
+        await api.close()
         await core.close()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -76,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--max-rate", type=_positive, default=3200.0, help="stop the ramp at this rate"
     )
+    api_bench = bench_sub.add_parser(
+        "api", help="screen-pop latency AMI -> agent websocket (30, 1000 agents), REST lookups"
+    )
+    api_bench.add_argument("--calls", type=int, default=300)
     store = bench_sub.add_parser(
         "store", help="screen-pop query on a filled database, outbox write rate"
     )
@@ -198,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cti.bench import sim as bench_sim
 
         return bench_sim.run(args.seconds, args.max_rate)
+    if args.command == "bench" and args.bench == "api":
+        from cti.bench import api as bench_api
+
+        return bench_api.run(args.calls)
     if args.command == "bench" and args.bench == "store":
         from cti.bench import store as bench_store
 

@@ -22,17 +22,23 @@ import asyncpg
 import structlog
 from pydantic import SecretStr
 
+from cti.api import auth
+from cti.api.app import ApiServer
 from cti.app import Core, build_store, database
 from cti.config import AmiSettings, IvrSettings, RecordingSettings, Settings
 from cti.ivr.models import Calendar, load_ivr
 from cti.ivr.service import IvrService
 from cti.queues.events import Event as AcdEvent
+from cti.queues.models import AgentProfile
 from cti.queues.service import Summary
 from cti.sim.ami_server import SimAmiServer
+from cti.sim.pbx import Endpoint
 from cti.sim.routing import skills_router
 from cti.sim.traffic import Traffic, bot_endpoints, ivr_keys
 from cti.sim.workload import Workload, default_workload_path, load_workload
 from cti.store.embedded import free_port
+from cti.store.errors import StoreError
+from cti.store.migrate import migrate
 from cti.store.service import StoreService
 
 log = structlog.get_logger(__name__)
@@ -89,12 +95,20 @@ async def run_demo(
     final figures."""
     workload: Workload = load_workload(options.workload or default_workload_path())
     scenario = skills_router(workload)
+    # One more agent for a person: every queue, logged out until they log in.
+    person = AgentProfile(
+        id=PERSON,
+        endpoint=f"PJSIP/{PERSON}",
+        skills=dict.fromkeys(workload.topics, 9),
+        queues=tuple(workload.topics),
+    )
+    acd_config = scenario.config.model_copy(update={"agents": (*scenario.config.agents, person)})
     scale = 1.0 / options.speed
     store = store or build_store(settings, database_url)
     recordings = store.outbox.spill_path.parent.parent / "recordings"
-    server = SimAmiServer(
-        bot_endpoints(scenario.config, workload.seed), time_scale=scale, recordings_dir=recordings
-    )
+    phones = bot_endpoints(scenario.config, workload.seed)
+    phones[PERSON] = Endpoint(PERSON, answer_after_s=2.0)  # their softphone answers itself
+    server = SimAmiServer(phones, time_scale=scale, recordings_dir=recordings)
     server.pbx.recording_rate = 1000
     port = await server.start()
     version = await _check_database(database_url)
@@ -123,7 +137,7 @@ async def run_demo(
     ivr = IvrService(ivr_settings, definition, store)
     core = Core(
         core_settings,
-        scenario.config,
+        acd_config,
         publish_call=lambda e: None,
         publish_acd=quiet,
         acd_time_scale=scale,
@@ -133,8 +147,11 @@ async def run_demo(
     keys = ivr_keys(definition)
     traffic = Traffic(server.pbx, workload, scenario.queue_of, options.seed, keys=keys)
     tasks: list[asyncio.Task[None]] = []
+    api = ApiServer(core, database_url, "127.0.0.1", _port(settings.http.port))
     try:
         await core.start()
+        await api.start()
+        tokens = await _demo_users(database_url)
         server.pbx.use_fastagi("127.0.0.1", ivr.agi.port)
         await core.ami.wait_connected(10)
         acd = core.acd
@@ -153,7 +170,17 @@ async def run_demo(
         if options.record:
             print(f"  recordings: {recordings}", file=out)
         print(f"  outbox spill directory: {store.outbox.spill_path.parent}", file=out)
-        print("  REST API, /metrics, agent desktop, wallboard: not built yet", file=out)
+        base = f"http://127.0.0.1:{api.port}"
+        print(f"  REST API: {base}/api/v1  (OpenAPI: {base}/openapi.json)", file=out)
+        print(f"  metrics: {base}/metrics   health: {base}/health, {base}/ready", file=out)
+        print(f"  supervisor token: {tokens['supervisor']}", file=out)
+        print(
+            f"  take calls yourself as agent '{PERSON}': websocket "
+            f"ws://127.0.0.1:{api.port}/ws/agent?token={tokens[PERSON]}\n"
+            '    then send {"id": "1", "type": "login"} and {"id": "2", "type": "ready"}'
+            " (docs/api.md); agent desktop and wallboard pages: not built yet",
+            file=out,
+        )
         print("  Ctrl-C to stop", file=out, flush=True)
         if on_ready is not None:
             on_ready(core, server, traffic)
@@ -178,9 +205,40 @@ async def run_demo(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await api.close()
         await core.close()
         await server.close()
         print("cti demo: stopped", file=out, flush=True)
+
+
+PERSON = "you"
+
+
+def _port(preferred: int) -> int:
+    """The configured HTTP port if it is free, else any free one."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+async def _demo_users(url: str) -> dict[str, str]:
+    """A supervisor and the person's agent user; fresh tokens for both."""
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+        tokens = {}
+        for name, role, agent_id in (("supervisor", "supervisor", None), (PERSON, "agent", PERSON)):
+            with contextlib.suppress(StoreError):  # kept from an earlier demo
+                await auth.create_user(conn, name, role, agent_id)
+            tokens[name] = await auth.issue_token(conn, name)
+        return tokens
+    finally:
+        await conn.close()
 
 
 def main(settings: Settings, options: DemoOptions) -> int:
