@@ -40,6 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load-classifier", help="load a topic classifier file into the database")
     load.add_argument("file", type=Path)
     sub.add_parser("purge", help="delete data past its retention (store.retention_days)")
+    user = sub.add_parser("user", help="API users: add one, or issue a token")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="add a user (the password, if any, is read from stdin)")
+    add.add_argument("username")
+    add.add_argument(
+        "--role", required=True, choices=["agent", "supervisor", "admin", "integrator"]
+    )
+    add.add_argument("--agent", default=None, help="the ACD agent id an agent user acts as")
+    add.add_argument("--password-stdin", action="store_true", help="read a password from stdin")
+    token = user_sub.add_parser("token", help="issue a token (printed once)")
+    token.add_argument("username")
+    token.add_argument("--api-key", action="store_true", help="no expiry (for integrators)")
     demo = sub.add_parser(
         "demo", help="a whole hotline here: simulated PBX, embedded PostgreSQL, bots, callers"
     )
@@ -160,12 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"script {script}: starts at {start}")
         print(f"{len(definition.nodes)} nodes, time zone {definition.timezone}")
         return 0
-    if args.command in ("migrate", "load-classifier", "purge"):
+    if args.command in ("migrate", "load-classifier", "purge", "user"):
         settings = _settings(args.config)
-        configure_logging(settings.log.level, settings.log.format)
+        configure_logging("warning", settings.log.format)
         from cti.store.admin import run_admin
 
-        return run_admin(settings, args.command, getattr(args, "file", None))
+        return run_admin(settings, args.command, getattr(args, "file", None), args)
     if args.command == "demo":
         settings = _settings(args.config)
         configure_logging("warning", settings.log.format)
