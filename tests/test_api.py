@@ -354,3 +354,59 @@ async def test_random_requests_and_messages_never_get_a_500(
                 if frame["type"] == "error":
                     assert frame["code"]
             assert not ws.closed
+
+
+async def test_cases_over_rest_with_the_rules_for_each_role(db_url: str, tmp_path: Any) -> None:
+    async with world(db_url, tmp_path) as w:
+        conn = await asyncpg.connect(db_url)
+        await conn.execute(
+            "INSERT INTO topics (code, name, regulation_days) VALUES"
+            " ('social', 'Social', 14), ('social.heating', 'Heating', 7),"
+            " ('other', 'Other', 30)"
+        )
+        await conn.close()
+        body = {"topic": "social.heating", "phone": "0888 123 456", "description": "late"}
+        status, mine = await w.call("POST", "/api/v1/cases", "agent", json=body)
+        assert status == 201
+        assert mine["number"].endswith("-000001")
+        status, theirs = await w.call(
+            "POST", "/api/v1/cases", "supervisor", json={"topic": "other"}
+        )
+        assert status == 201
+        assert (await w.call("POST", "/api/v1/cases", "integrator", json=body))[0] == 403
+        # An agent changes its own case, not another's; reading is open to every role.
+        path = f"/api/v1/cases/{mine['id']}"
+        assert (await w.call("PATCH", path, "agent", json={"description": "later"}))[0] == 200
+        other = f"/api/v1/cases/{theirs['id']}"
+        status, err = await w.call("PATCH", other, "agent", json={"description": "x"})
+        assert (status, err["code"]) == (403, "forbidden")
+        for role in ("agent", "supervisor", "admin", "integrator"):
+            assert (await w.call("GET", other, role))[0] == 200
+        status, moved = await w.call(
+            "POST",
+            path + "/status",
+            "integrator",
+            json={"status": "forwarded", "note": "to the region"},
+        )
+        assert (status, moved["status"]) == (200, "forwarded")
+        status, err = await w.call(
+            "POST", path + "/status", "supervisor", json={"status": "citizen_informed"}
+        )
+        assert (status, err["code"]) == (422, "illegal_status_move")
+        status, hist = await w.call("GET", path + "/history", "agent")
+        assert [h["action"] for h in hist["items"]] == ["created", "updated", "status"]
+        # One search, with the same paging everywhere.
+        status, page = await w.call("GET", "/api/v1/cases?topic=social&limit=1", "integrator")
+        assert (status, page["total"], len(page["items"])) == (200, 1, 1)
+        assert page["items"][0]["id"] == mine["id"]
+        status, page = await w.call("GET", "/api/v1/cases?sort=number&limit=5&offset=1", "admin")
+        assert [c["id"] for c in page["items"]] == [theirs["id"]]
+        status, page = await w.call("GET", "/api/v1/cases?phone=%2B359888123456", "agent")
+        assert [c["id"] for c in page["items"]] == [mine["id"]]
+        status, err = await w.call("GET", "/api/v1/cases?sort=password", "admin")
+        assert (status, err["code"]) == (422, "bad_sort")
+        status, err = await w.call("GET", "/api/v1/cases?limit=0", "admin")
+        assert (status, err["code"]) == (422, "invalid_request")
+        assert (await w.call("GET", "/api/v1/cases/999999", "admin"))[1]["code"] == "case_not_found"
+        assert (await w.call("GET", "/api/v1/cases/abc", "admin"))[0] == 404
+        assert (await w.call("GET", "/api/v1/cases", None))[0] == 401

@@ -99,6 +99,9 @@ class ApiServer:
                 web.get("/ws/agent", self.ws_agent),
             ]
         )
+        from cti.api.cases import add_case_routes
+
+        add_case_routes(self)
         self._runner: web.AppRunner | None = None
 
     # --- lifecycle ---------------------------------------------------------------------

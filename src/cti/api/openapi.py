@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from cti import __version__
 from cti.api.models import AgentView, ErrorReply, LoginReply, LoginRequest, QueueLive, StateChange
-from cti.store.models import ScreenPop
+from cti.store.models import Case, CaseCreate, CaseEvent, CaseUpdate, ScreenPop
 
 _MODELS: list[type[BaseModel]] = [
     LoginRequest,
@@ -19,7 +19,14 @@ _MODELS: list[type[BaseModel]] = [
     AgentView,
     QueueLive,
     ScreenPop,
+    Case,
+    CaseCreate,
+    CaseUpdate,
+    CaseEvent,
 ]
+
+
+_REF = "#/components/schemas/{model}"
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -45,6 +52,17 @@ def document() -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
+    from cti.api.cases import CaseQuery, StatusMove
+
+    for model in (StatusMove,):
+        schemas[model.__name__] = model.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+    case_id = [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    query = [
+        {"name": name, "in": "query", "required": False, "schema": field}
+        for name, field in CaseQuery.model_json_schema()["properties"].items()
+    ]
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
@@ -54,6 +72,77 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
+            "/api/v1/cases": {
+                "post": {
+                    "summary": "register a case (number, deadline from the topic)",
+                    "security": bearer,
+                    "requestBody": {"required": True, "content": _json(CaseCreate)},
+                    "responses": {
+                        "201": {"description": "created", "content": _json(Case)},
+                        **_errors(401, 403, 422),
+                    },
+                },
+                "get": {
+                    "summary": "search cases (topic includes sub-topics); paginated",
+                    "security": bearer,
+                    "parameters": query,
+                    "responses": {
+                        "200": {"description": "a page", "content": _list(Case)},
+                        **_errors(401, 403, 422),
+                    },
+                },
+            },
+            "/api/v1/cases/{case_id}": {
+                "get": {
+                    "summary": "a case",
+                    "security": bearer,
+                    "parameters": case_id,
+                    "responses": {
+                        "200": {"description": "case", "content": _json(Case)},
+                        **_errors(401, 403, 404),
+                    },
+                },
+                "patch": {
+                    "summary": "change topic, description, organisation",
+                    "security": bearer,
+                    "parameters": case_id,
+                    "requestBody": {"required": True, "content": _json(CaseUpdate)},
+                    "responses": {
+                        "200": {"description": "case", "content": _json(Case)},
+                        **_errors(401, 403, 404, 422),
+                    },
+                },
+            },
+            "/api/v1/cases/{case_id}/status": {
+                "post": {
+                    "summary": "move a case along its lifecycle",
+                    "security": bearer,
+                    "parameters": case_id,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/StatusMove"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "case", "content": _json(Case)},
+                        **_errors(401, 403, 404, 422),
+                    },
+                }
+            },
+            "/api/v1/cases/{case_id}/history": {
+                "get": {
+                    "summary": "every change, who and when",
+                    "security": bearer,
+                    "parameters": case_id,
+                    "responses": {
+                        "200": {"description": "history", "content": _list(CaseEvent)},
+                        **_errors(401, 403, 404),
+                    },
+                }
+            },
             "/api/v1/login": {
                 "post": {
                     "summary": "password login for people: a session token",

@@ -225,3 +225,60 @@ async def link_interaction(conn: Any, case_id: int, interaction_id: str, actor: 
         if added:
             await _history(conn, case_id, actor, "linked", {"interaction": interaction_id})
     return added
+
+
+SORTABLE = {"created_at", "updated_at", "deadline", "number", "status"}
+
+
+async def search_cases(
+    conn: Any,
+    *,
+    number: str | None = None,
+    phone: str | None = None,
+    status: str | None = None,
+    topic: str | None = None,
+    organisation: str | None = None,
+    created_from: dt.datetime | None = None,
+    created_to: dt.datetime | None = None,
+    sort: str = "-created_at",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Case], int]:
+    """Cases matching every given filter (topic matches sub-topics too); a page of them
+    and the total count."""
+    where, args = [], []
+
+    def add(clause: str, value: Any) -> None:
+        args.append(value)
+        where.append(clause.format(f"${len(args)}"))
+
+    if number:
+        add("number = {}", number)
+    if phone:
+        add("phone = {}", normalise(phone))
+    if status:
+        if status not in CASE_MOVES:
+            raise StoreError("unknown_status", f"no case status {status!r}")
+        add("status = {}", status)
+    if topic:
+        add("(topic = {0} OR topic LIKE {0} || '.%')", topic)
+    if organisation:
+        add("organisation = {}", organisation)
+    if created_from:
+        add("created_at >= {}", created_from)
+    if created_to:
+        add("created_at < {}", created_to)
+    column = sort.lstrip("-")
+    if column not in SORTABLE:
+        raise StoreError("bad_sort", f"sort by one of {', '.join(sorted(SORTABLE))}, got {sort!r}")
+    if not (1 <= limit <= 500) or offset < 0:
+        raise StoreError("bad_page", "limit must be 1..500 and offset >= 0")
+    direction = "DESC" if sort.startswith("-") else "ASC"
+    condition = " AND ".join(where) or "true"
+    total = await conn.fetchval(f"SELECT count(*) FROM cases WHERE {condition}", *args)
+    rows = await conn.fetch(
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE {condition}"
+        f" ORDER BY {column} {direction}, id {direction} LIMIT {limit} OFFSET {offset}",
+        *args,
+    )
+    return [_case(r) for r in rows], int(total)

@@ -1,0 +1,131 @@
+"""REST for cases: create, read, update, status moves, history, search with the same
+pagination, filtering and sorting as every list (`limit`, `offset`, `sort=-field`).
+
+Who may do what: agents create cases, read them (they help citizens with any of
+theirs), and change only the cases they registered; supervisors and admins do
+everything; integrators (the responsible organisations' systems) read, search and
+move statuses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from cti.store import cases
+from cti.store.models import CaseCreate, CaseStatus, CaseUpdate
+
+if TYPE_CHECKING:
+    from cti.api.app import ApiServer
+
+
+class StatusMove(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    status: CaseStatus
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class CaseQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str | None = None
+    phone: str | None = None
+    status: str | None = None
+    topic: str | None = None
+    organisation: str | None = None
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    sort: str = "-created_at"
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    offset: Annotated[int, Field(ge=0)] = 0
+
+
+def _json(model: BaseModel) -> Any:
+    return json.loads(model.model_dump_json())
+
+
+def add_case_routes(api: ApiServer) -> None:
+    from cti.api.app import PRINCIPAL, ApiError
+
+    everyone = ("agent", "supervisor", "admin", "integrator")
+
+    async def _own_or_manager(request: web.Request, conn: Any, case_id: int) -> None:
+        principal = request[PRINCIPAL]
+        if principal.role == "agent":
+            case = await cases.get_case(conn, case_id)
+            if case.created_by != principal.username:
+                raise ApiError(403, "forbidden", "an agent may change only the cases it registered")
+
+    async def create(request: web.Request) -> web.Response:
+        principal = api._need(request, "agent", "supervisor", "admin")
+        data: CaseCreate = await api._body(request, CaseCreate)
+        async with api._db() as conn:
+            case = await cases.create_case(conn, data, principal.username)
+        return web.json_response(_json(case), status=201)
+
+    async def read(request: web.Request) -> web.Response:
+        api._need(request, *everyone)
+        async with api._db() as conn:
+            case = await cases.get_case(conn, _id(request))
+        return web.json_response(_json(case))
+
+    async def update(request: web.Request) -> web.Response:
+        principal = api._need(request, "agent", "supervisor", "admin")
+        data: CaseUpdate = await api._body(request, CaseUpdate)
+        async with api._db() as conn:
+            await _own_or_manager(request, conn, _id(request))
+            case = await cases.update_case(conn, _id(request), data, principal.username)
+        return web.json_response(_json(case))
+
+    async def move(request: web.Request) -> web.Response:
+        principal = api._need(request, *everyone)
+        data: StatusMove = await api._body(request, StatusMove)
+        async with api._db() as conn:
+            await _own_or_manager(request, conn, _id(request))
+            case = await cases.move_case(
+                conn, _id(request), data.status, principal.username, data.note
+            )
+        return web.json_response(_json(case))
+
+    async def history(request: web.Request) -> web.Response:
+        api._need(request, *everyone)
+        async with api._db() as conn:
+            await cases.get_case(conn, _id(request))
+            events = await cases.case_history(conn, _id(request))
+        return web.json_response({"items": [_json(e) for e in events]})
+
+    async def search(request: web.Request) -> web.Response:
+        api._need(request, *everyone)
+        query = CaseQuery.model_validate(dict(request.query))
+        async with api._db() as conn:
+            found, total = await cases.search_cases(conn, **query.model_dump())
+        return web.json_response(
+            {
+                "items": [_json(c) for c in found],
+                "total": total,
+                "limit": query.limit,
+                "offset": query.offset,
+            }
+        )
+
+    def _id(request: web.Request) -> int:
+        raw = request.match_info["case_id"]
+        if not raw.isdigit() or len(raw) > 18:
+            raise ApiError(404, "case_not_found", f"no case {raw!r}")
+        return int(raw)
+
+    api.app.add_routes(
+        [
+            web.post("/api/v1/cases", create),
+            web.get("/api/v1/cases", search),
+            web.get("/api/v1/cases/{case_id}", read),
+            web.patch("/api/v1/cases/{case_id}", update),
+            web.post("/api/v1/cases/{case_id}/status", move),
+            web.get("/api/v1/cases/{case_id}/history", history),
+        ]
+    )
