@@ -410,3 +410,82 @@ async def test_cases_over_rest_with_the_rules_for_each_role(db_url: str, tmp_pat
         assert (await w.call("GET", "/api/v1/cases/999999", "admin"))[1]["code"] == "case_not_found"
         assert (await w.call("GET", "/api/v1/cases/abc", "admin"))[0] == 404
         assert (await w.call("GET", "/api/v1/cases", None))[0] == 401
+
+
+async def test_wrap_up_files_a_case_and_the_supervisor_sees_forces_and_broadcasts(
+    db_url: str, tmp_path: Any
+) -> None:
+    async with world(db_url, tmp_path) as w:
+        conn = await asyncpg.connect(db_url)
+        await conn.execute("INSERT INTO topics (code, name) VALUES ('other', 'Other')")
+        async with (
+            w.ws() as agent_ws,
+            w.http.ws_connect(f"{w.base}/ws/supervisor?token={w.tokens['supervisor']}") as sup,
+        ):
+            snapshot = await next_of(sup, "snapshot")
+            assert {a["id"]: a["state"] for a in snapshot["agents"]} == {
+                "a1": "logged_out",
+                "a2": "logged_out",
+            }
+            assert snapshot["queues"][0]["name"] == "benefits"
+            await next_of(agent_ws, "hello")
+            await sup.send_json(
+                {"id": "s1", "type": "force_state", "agent": "a1", "state": "ready"}
+            )
+            error = await next_of(sup, "error")  # a logged-out agent cannot be made ready
+            assert (error["id"], error["code"]) == ("s1", "agent_logged_out")
+            await agent_ws.send_json({"id": "1", "type": "login"})
+            await agent_ws.send_json({"id": "2", "type": "ready"})
+            ch = w.server.pbx.inbound_call(Citizen("+359888555002", "benefits", talk_s=3))
+            pop = await next_of(agent_ws, "screen_pop")
+            seen = await next_of(sup, "event")
+            assert seen["event"].startswith("acd.")
+            # On the call: the agent hangs up from the desktop.
+            while True:
+                frame = await next_of(agent_ws, "event")
+                if frame["event"] == "acd.CallAnswered":
+                    break
+            await agent_ws.send_json({"id": "3", "type": "hangup"})
+            assert (await next_of(agent_ws, "ack"))["id"] == "3"
+            while True:
+                frame = await next_of(agent_ws, "event")
+                if frame["data"].get("new") == "wrap_up":
+                    break
+            await agent_ws.send_json(
+                {
+                    "id": "4",
+                    "type": "wrap_up",
+                    "disposition": "informed",
+                    "case": {"topic": "other", "description": "asked"},
+                }
+            )
+            ack = await next_of(agent_ws, "ack")
+            assert ack["case_number"].endswith("-000001")
+            await sup.send_json({"id": "s2", "type": "broadcast", "text": "Storm: expect calls"})
+            assert (await next_of(sup, "ack"))["id"] == "s2"
+            broadcast = await next_of(agent_ws, "broadcast")
+            assert (broadcast["text"], broadcast["by"]) == ("Storm: expect calls", "sue")
+            await sup.send_json(
+                {
+                    "id": "s3",
+                    "type": "force_state",
+                    "agent": "a1",
+                    "state": "not_ready",
+                    "reason": "break",
+                }
+            )
+            assert (await next_of(sup, "ack"))["id"] == "s3"
+            assert str(w.core.acd.acd.agents()[0].state) == "not_ready"  # type: ignore[union-attr]
+        assert await w.core.store.outbox.flush(5)  # type: ignore[union-attr]
+        row = await conn.fetchrow(
+            "SELECT disposition, outcome FROM interactions WHERE id = $1", ch.linkedid
+        )
+        links = await conn.fetch("SELECT interaction_id FROM case_interactions")
+        await conn.close()
+        assert pop["call"] == ch.linkedid
+        assert dict(row) == {"disposition": "informed", "outcome": "answered"}
+        assert [r["interaction_id"] for r in links] == [ch.linkedid]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            async with w.http.ws_connect(f"{w.base}/ws/supervisor?token={w.tokens['agent']}"):
+                pass
+        assert err.value.status == 403

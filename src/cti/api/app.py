@@ -82,6 +82,10 @@ class ApiServer:
             registry=self.registry,
         )
         self.agent_sockets: dict[str, web.WebSocketResponse] = {}
+        self.supervisor_sockets: set[web.WebSocketResponse] = set()
+        self.last_call: dict[str, str] = {}  # agent -> its last answered call (wrap-up)
+        self._watch = core.bus.subscribe(lambda e: e.type == "acd.CallAnswered")
+        self._watch_task: asyncio.Task[None] | None = None
         self.registry.register(CtiCollector(core, self))
         self.app = web.Application(middlewares=[self._errors, self._auth])
         self.app.add_routes(
@@ -97,6 +101,7 @@ class ApiServer:
                 web.post("/api/v1/agents/{agent_id}/state", self.agent_state),
                 web.get("/api/v1/callers/{number}", self.caller),
                 web.get("/ws/agent", self.ws_agent),
+                web.get("/ws/supervisor", self.ws_supervisor),
             ]
         )
         from cti.api.cases import add_case_routes
@@ -106,7 +111,12 @@ class ApiServer:
 
     # --- lifecycle ---------------------------------------------------------------------
 
+    async def _follow_answers(self) -> None:
+        while (event := await self._watch.get()) is not None:
+            self.last_call[event.data["agent"]] = event.data["call"]
+
     async def start(self) -> int:
+        self._watch_task = asyncio.create_task(self._follow_answers(), name="api-answers")
         if self.db_url is not None:
             self.pool = await asyncpg.create_pool(self.db_url, min_size=0, max_size=10, timeout=5)
         self._runner = web.AppRunner(self.app, access_log=None)
@@ -120,6 +130,11 @@ class ApiServer:
         return self.port
 
     async def close(self) -> None:
+        self.core.bus.unsubscribe(self._watch)
+        if self._watch_task is not None:
+            await self._watch_task
+        for ws in list(self.supervisor_sockets):
+            await ws.close(code=1001, message=b"server shutting down")
         for ws in list(self.agent_sockets.values()):
             await ws.close(code=1001, message=b"server shutting down")
         if self._runner is not None:
@@ -238,13 +253,15 @@ class ApiServer:
 
     async def queues(self, request: web.Request) -> web.Response:
         self._need(request, "supervisor", "admin", "integrator")
-        acd = self._acd()
+        return web.json_response({"items": self._queue_items(self._acd())})
+
+    @staticmethod
+    def _queue_items(acd: Any) -> list[dict[str, Any]]:
         now = acd.now()
-        out = []
-        for name in acd.acd.config.queues:
-            v = acd.acd.queue_view(name, now)
-            out.append(QueueLive.model_validate(v, from_attributes=True).model_dump())
-        return web.json_response({"items": out})
+        return [
+            QueueLive.model_validate(acd.acd.queue_view(q, now), from_attributes=True).model_dump()
+            for q in acd.acd.config.queues
+        ]
 
     async def agents(self, request: web.Request) -> web.Response:
         self._need(request, "supervisor", "admin")
@@ -301,6 +318,9 @@ class ApiServer:
         bus = self.core.bus
 
         def mine(event: BusEvent) -> bool:
+            if event.type == "supervisor.broadcast":
+                targets = event.data.get("agents")
+                return targets is None or agent_id in targets
             return event.data.get("agent") == agent_id
 
         sub = bus.subscribe(mine)
@@ -327,7 +347,9 @@ class ApiServer:
             await self._send_event(ws, event)
 
     async def _send_event(self, ws: web.WebSocketResponse, event: BusEvent) -> None:
-        if event.type == "acd.CallOffered":
+        if event.type == "supervisor.broadcast":
+            await ws.send_json({"type": "broadcast", "seq": event.seq, **event.data})
+        elif event.type == "acd.CallOffered":
             await ws.send_json({"type": "screen_pop", "seq": event.seq, **await self._pop(event)})
         else:
             await ws.send_json(
@@ -407,6 +429,12 @@ class ApiServer:
                 pass
             elif msg.type in ("pause_recording", "resume_recording"):
                 self._recording(agent_id, msg.type == "pause_recording")
+            elif msg.type == "hangup":
+                await self._hangup(agent_id)
+            elif msg.type == "wrap_up":
+                extra = await self._wrap_up(ws, agent_id, msg)
+                await ws.send_json({"type": "ack", "id": msg.id, **extra})
+                return
             elif msg.type == "extend_wrap_up":
                 acd = self._acd()
                 acd.apply(acd.acd.extend_wrap_up(agent_id, msg.seconds, acd.now()))
@@ -416,6 +444,179 @@ class ApiServer:
             code = exc.code
             await ws.send_json(
                 {"type": "error", "id": msg.id, "code": code, "message": exc.message}
+            )
+            return
+        await ws.send_json({"type": "ack", "id": msg.id})
+
+    async def _hangup(self, agent_id: str) -> None:
+        acd = self._acd()
+        view = next((a for a in acd.acd.agents() if a.id == agent_id), None)
+        channel = acd.caller_channel(view.call) if view is not None and view.call else None
+        if channel is None:
+            raise ApiError(409, "no_call", "there is no call to hang up")
+        from cti.ami.errors import AmiError
+
+        try:
+            await self.core.ami.send_action({"Action": "Hangup", "Channel": channel})
+        except AmiError as exc:
+            raise ApiError(409, "hangup_failed", str(exc)) from None
+
+    async def _wrap_up(self, ws: web.WebSocketResponse, agent_id: str, msg: Any) -> dict[str, Any]:
+        """Disposition and case for the agent's last call; then ready (unless told not)."""
+        from cti.store import cases
+        from cti.store.outbox import Record
+
+        acd = self._acd()
+        view = next((a for a in acd.acd.agents() if a.id == agent_id), None)
+        call = self.last_call.get(agent_id)
+        if view is None or str(view.state) != "wrap_up" or call is None:
+            raise ApiError(409, "not_in_wrap_up", "there is no call to wrap up")
+        store = self.core.store
+        if store is None:
+            raise ApiError(503, "no_database", "the CTI runs without a database")
+        extra: dict[str, Any] = {}
+        if msg.case is not None:
+            data = msg.case.model_copy(update={"interaction_id": call})
+            async with self._db() as conn:
+                case = await cases.create_case(conn, data, agent_id)
+            extra = {"case_id": case.id, "case_number": case.number}
+        elif msg.case_id is not None:
+            async with self._db() as conn:
+                case = await cases.get_case(conn, msg.case_id)
+            store.put(
+                Record(
+                    "case_link", f"{case.id}:{call}", {"case_id": case.id, "interaction_id": call}
+                )
+            )
+            extra = {"case_id": case.id, "case_number": case.number}
+        store.put(
+            Record(
+                "interaction_update",
+                f"{call}:disposition",
+                {"id": call, "fields": {"disposition": msg.disposition}},
+            )
+        )
+        if msg.ready:
+            acd.apply(acd.acd.set_ready(agent_id, acd.now()))
+        return extra
+
+    # --- the supervisor websocket ---------------------------------------------------------
+
+    async def ws_supervisor(self, request: web.Request) -> web.StreamResponse:
+        principal = self._need(request, "supervisor", "admin")
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        self.supervisor_sockets.add(ws)
+        bus = self.core.bus
+
+        def wanted(event: BusEvent) -> bool:
+            return event.type.startswith("acd.")
+
+        sub = bus.subscribe(wanted)
+        pump = asyncio.create_task(self._supervisor_pump(ws, sub))
+        try:
+            await ws.send_json({"type": "snapshot", "seq": bus.seq, **self._snapshot()})
+            async for frame in ws:
+                if frame.type == WSMsgType.TEXT:
+                    await self._supervisor_message(ws, principal, frame.data, wanted)
+        finally:
+            pump.cancel()
+            bus.unsubscribe(sub)
+            self.supervisor_sockets.discard(ws)
+        return ws
+
+    def _snapshot(self) -> dict[str, Any]:
+        acd = self.core.acd
+        if acd is None:
+            return {"queues": [], "agents": [], "calls": []}
+        now = acd.now()
+        return {
+            "queues": self._queue_items(acd),
+            "agents": [
+                {
+                    "id": a.id,
+                    "state": str(a.state),
+                    "reason": a.reason,
+                    "in_state_s": round(now - a.since, 1),
+                    "call": a.call,
+                }
+                for a in acd.acd.agents()
+            ],
+            "calls": [
+                {
+                    "id": c.id,
+                    "queue": c.queue,
+                    "state": c.state,
+                    "agent": c.agent,
+                    "waiting_s": round(now - c.entered, 1),
+                }
+                for c in acd.acd.calls()
+            ],
+        }
+
+    async def _supervisor_pump(self, ws: web.WebSocketResponse, sub: Any) -> None:
+        while (event := await sub.get()) is not None:
+            await ws.send_json(
+                {
+                    "type": "event",
+                    "seq": event.seq,
+                    "at": event.at,
+                    "event": event.type,
+                    "data": event.data,
+                }
+            )
+        await ws.close(code=4008, message=(sub.closed or "closed").encode())
+
+    async def _supervisor_message(
+        self,
+        ws: web.WebSocketResponse,
+        principal: auth.Principal,
+        text: str,
+        wanted: Callable[[BusEvent], bool],
+    ) -> None:
+        from cti.api.models import SUPERVISOR_MESSAGE
+
+        try:
+            msg = SUPERVISOR_MESSAGE.validate_json(text)
+        except ValidationError as exc:
+            await ws.send_json(
+                {
+                    "type": "error",
+                    "id": None,
+                    "code": "bad_message",
+                    "message": "the message is not valid",
+                    "fields": _fields(exc),
+                }
+            )
+            return
+        try:
+            if msg.type == "force_state":
+                self._change_state(msg.agent, msg.state, msg.reason)
+                log.info(
+                    "api.forced_state", by=principal.username, agent=msg.agent, state=msg.state
+                )
+            elif msg.type == "broadcast":
+                self.core.bus.publish(
+                    "supervisor.broadcast",
+                    {"text": msg.text, "by": principal.username, "agents": msg.agents},
+                )
+            elif isinstance(msg, WsResume):
+                missed = self.core.bus.since(msg.since, wanted)
+                if missed is None:
+                    raise ApiError(409, "resume_gap", "events since then are gone; reload")
+                for event in missed:
+                    await ws.send_json(
+                        {
+                            "type": "event",
+                            "seq": event.seq,
+                            "at": event.at,
+                            "event": event.type,
+                            "data": event.data,
+                        }
+                    )
+        except (ApiError, AcdError) as exc:
+            await ws.send_json(
+                {"type": "error", "id": msg.id, "code": exc.code, "message": exc.message}
             )
             return
         await ws.send_json({"type": "ack", "id": msg.id})

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from cti.store.models import CaseCreate
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -99,8 +101,53 @@ class WsPing(_Msg):
     type: Literal["ping"]
 
 
+class WsHangup(_Msg):
+    type: Literal["hangup"]
+
+
+class WsWrapUp(_Msg):
+    """Finish after-call work: a disposition, and a new case or an existing one."""
+
+    type: Literal["wrap_up"]
+    disposition: Annotated[str, Field(min_length=1, max_length=64)]
+    case: CaseCreate | None = None
+    case_id: Annotated[int, Field(ge=1)] | None = None
+    ready: bool = True
+
+
 AgentMessage = Annotated[
-    WsLogin | WsReady | WsNotReady | WsLogout | WsExtendWrapUp | WsRecording | WsResume | WsPing,
+    WsLogin
+    | WsReady
+    | WsNotReady
+    | WsLogout
+    | WsExtendWrapUp
+    | WsRecording
+    | WsResume
+    | WsPing
+    | WsHangup
+    | WsWrapUp,
     Field(discriminator="type"),
 ]
 AGENT_MESSAGE: TypeAdapter[AgentMessage] = TypeAdapter(AgentMessage)
+
+
+# --- websocket: what a supervisor's client may send --------------------------------------
+
+
+class WsForceState(_Msg):
+    type: Literal["force_state"]
+    agent: Annotated[str, Field(min_length=1, max_length=64)]
+    state: Literal["ready", "not_ready", "logout"]
+    reason: Annotated[str, Field(max_length=40)] | None = None
+
+
+class WsBroadcast(_Msg):
+    type: Literal["broadcast"]
+    text: Annotated[str, Field(min_length=1, max_length=500)]
+    agents: list[str] | None = None  # None: every agent
+
+
+SupervisorMessage = Annotated[
+    WsForceState | WsBroadcast | WsResume | WsPing, Field(discriminator="type")
+]
+SUPERVISOR_MESSAGE: TypeAdapter[SupervisorMessage] = TypeAdapter(SupervisorMessage)
