@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from cti.store.cases import _CASE_COLUMNS, _case
-from cti.store.models import Caller, CallerIn, InteractionSummary, ScreenPop
+from cti.store.cases import _CASE_COLUMNS
+from cti.store.models import Caller, CallerIn, ScreenPop
 from cti.store.phone import normalise
 
 _CALLER_COLUMNS = "id, phone, name, address, notes, consent_recording, consent_contact"
@@ -36,24 +37,27 @@ async def upsert_caller(conn: Any, data: CallerIn) -> Caller:
 
 
 async def screen_pop(conn: Any, number: str, interactions: int = 10) -> ScreenPop:
-    """The caller, their last `interactions` contacts and their open cases (3 queries on
-    indexes: callers.phone, interactions (caller_number, arrived_at), cases (phone))."""
+    """The caller, their last `interactions` contacts and their open cases: one round
+    trip, three index lookups (callers.phone, interactions (caller_number, arrived_at),
+    cases (phone) where open)."""
     phone = normalise(number)
-    caller = await conn.fetchrow(f"SELECT {_CALLER_COLUMNS} FROM callers WHERE phone = $1", phone)
-    recent = await conn.fetch(
-        "SELECT id, direction, arrived_at, queue, topic, agent, outcome, talk_s"
-        " FROM interactions WHERE caller_number = $1 ORDER BY arrived_at DESC LIMIT $2",
+    row = await conn.fetchrow(
+        f"""
+        SELECT
+          (SELECT row_to_json(c) FROM (
+             SELECT {_CALLER_COLUMNS} FROM callers WHERE phone = $1) c) AS caller,
+          (SELECT coalesce(json_agg(i), '[]') FROM (
+             SELECT id, direction, arrived_at, queue, topic, agent, outcome, talk_s
+             FROM interactions WHERE caller_number = $1
+             ORDER BY arrived_at DESC LIMIT $2) i) AS interactions,
+          (SELECT coalesce(json_agg(k), '[]') FROM (
+             SELECT {_CASE_COLUMNS} FROM cases WHERE phone = $1 AND status <> 'closed'
+             ORDER BY created_at DESC LIMIT 50) k) AS open_cases
+        """,
         phone,
         interactions,
     )
-    cases = await conn.fetch(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE phone = $1 AND status <> 'closed'"
-        " ORDER BY created_at DESC LIMIT 50",
-        phone,
-    )
-    return ScreenPop(
-        phone=phone,
-        caller=Caller.model_validate(dict(caller)) if caller else None,
-        interactions=[InteractionSummary.model_validate(dict(r)) for r in recent],
-        open_cases=[_case(r) for r in cases],
+    return ScreenPop.model_validate_json(
+        f'{{"phone": {json.dumps(phone)}, "caller": {row["caller"] or "null"},'
+        f' "interactions": {row["interactions"]}, "open_cases": {row["open_cases"]}}}'
     )
