@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from cti.ami import events as ce
 from cti.ami.client import AmiClient
 from cti.ami.events import CallEvent
 from cti.ami.service import AmiFeed
@@ -27,6 +28,13 @@ from cti.recording.service import RecordingService
 from cti.store.service import StoreService
 
 log = structlog.get_logger("cti")
+_BUS_CALL_EVENTS = (
+    ce.InteractionStarted,
+    ce.InteractionAnswered,
+    ce.InteractionEnded,
+    ce.RecordingStarted,
+    ce.RecordingStopped,
+)
 _E = TypeVar("_E")
 
 
@@ -97,7 +105,10 @@ class Core:
             self.acd.attach(self.feed)
 
     def _to_bus_call(self, event: CallEvent) -> None:
-        self.bus.publish(f"call.{event.kind}", event.to_dict())
+        # The interaction's milestones; channel-level detail stays in the tracker (it
+        # is most of the traffic and no client needs it yet).
+        if isinstance(event, _BUS_CALL_EVENTS):
+            self.bus.publish(f"call.{event.kind}", event.to_dict())
 
     def _to_bus_acd(self, event: AcdEvent) -> None:
         data = event.to_dict()

@@ -7,7 +7,7 @@ optimisation where Uniqueid does not).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 EndReason = Literal["hangup", "ended_while_disconnected"]
@@ -24,7 +24,8 @@ class CallEvent:
         return type(self).__name__
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.kind, **asdict(self)}
+        """Shallow (fields are scalars or tuples of str): no deep copy on the call path."""
+        return {"type": self.kind, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
