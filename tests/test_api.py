@@ -489,3 +489,64 @@ async def test_wrap_up_files_a_case_and_the_supervisor_sees_forces_and_broadcast
             async with w.http.ws_connect(f"{w.base}/ws/supervisor?token={w.tokens['agent']}"):
                 pass
         assert err.value.status == 403
+
+
+async def test_interactions_search_csv_and_audited_recording_download(
+    db_url: str, tmp_path: Any
+) -> None:
+    from cti.sim.pbx import write_wav
+    from cti.store.recordings import save_recording
+
+    async with world(db_url, tmp_path) as w:
+        conn = await asyncpg.connect(db_url)
+        for i, (agent_id, outcome) in enumerate(
+            [("a1", "answered"), ("a2", "answered"), (None, "abandoned")]
+        ):
+            await conn.execute(
+                "INSERT INTO interactions (id, direction, caller_number, queue, agent,"
+                " arrived_at, outcome) VALUES ($1, 'inbound', '+359888000001', 'benefits', $2,"
+                " timestamptz '2026-11-24 09:00Z' + $3 * interval '1 minute', $4)",
+                f"i{i}",
+                agent_id,
+                i,
+                outcome,
+            )
+        wav = tmp_path / "i0.wav"
+        write_wav(wav, 2.0)
+        import datetime as dt
+
+        rec = await save_recording(conn, "i0", "a1", wav, dt.datetime(2026, 11, 24, tzinfo=dt.UTC))
+        status, page = await w.call("GET", "/api/v1/interactions?sort=arrived_at", "supervisor")
+        assert (status, page["total"]) == (200, 3)
+        assert [r["id"] for r in page["items"]] == ["i0", "i1", "i2"]
+        status, page = await w.call("GET", "/api/v1/interactions", "agent")  # its own only
+        assert [r["id"] for r in page["items"]] == ["i0"]
+        status, page = await w.call(
+            "GET", "/api/v1/interactions?outcome=abandoned&limit=5", "integrator"
+        )
+        assert [r["id"] for r in page["items"]] == ["i2"]
+        async with w.http.get(
+            f"{w.base}/api/v1/interactions?format=csv&sort=arrived_at",
+            headers={"Authorization": f"Bearer {w.tokens['admin']}"},
+        ) as r:
+            assert r.status == 200
+            assert r.content_type == "text/csv"
+            lines = (await r.text()).splitlines()
+        assert lines[0].startswith("id,direction,caller_number")
+        assert [line.split(",")[0] for line in lines[1:]] == ["i0", "i1", "i2"]
+        status, err = await w.call("GET", "/api/v1/interactions?sort=password", "admin")
+        assert (status, err["code"]) == (422, "bad_sort")
+        status, listing = await w.call("GET", "/api/v1/recordings?interaction=i0", "supervisor")
+        assert [r["id"] for r in listing["items"]] == [rec.id]
+        assert (await w.call("GET", f"/api/v1/recordings/{rec.id}/audio", "agent"))[0] == 403
+        async with w.http.get(
+            f"{w.base}/api/v1/recordings/{rec.id}/audio",
+            headers={"Authorization": f"Bearer {w.tokens['supervisor']}"},
+        ) as r:
+            assert r.status == 200
+            assert await r.read() == wav.read_bytes()
+        access = await conn.fetch("SELECT actor, action FROM recording_access")
+        audit_rows = await conn.fetch("SELECT actor, action, target FROM audit_log")
+        await conn.close()
+        assert [tuple(a) for a in access] == [("sue", "download")]
+        assert [tuple(a) for a in audit_rows] == [("sue", "recording_download", rec.id)]

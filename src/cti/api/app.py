@@ -105,8 +105,10 @@ class ApiServer:
             ]
         )
         from cti.api.cases import add_case_routes
+        from cti.api.records import add_record_routes
 
         add_case_routes(self)
+        add_record_routes(self)
         self._runner: web.AppRunner | None = None
 
     # --- lifecycle ---------------------------------------------------------------------

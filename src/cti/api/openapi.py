@@ -53,6 +53,7 @@ def document() -> dict[str, Any]:
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     from cti.api.cases import CaseQuery, StatusMove
+    from cti.api.records import CdrQuery
 
     for model in (StatusMove,):
         schemas[model.__name__] = model.model_json_schema(
@@ -72,6 +73,45 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
+            "/api/v1/interactions": {
+                "get": {
+                    "summary": "CDR search (agents: their own calls), paginated; format=csv exports",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": n, "in": "query", "required": False, "schema": f}
+                        for n, f in CdrQuery.model_json_schema()["properties"].items()
+                    ],
+                    "responses": {
+                        "200": {"description": "a page of interactions, or CSV"},
+                        **_errors(401, 403, 422),
+                    },
+                }
+            },
+            "/api/v1/recordings": {
+                "get": {
+                    "summary": "recordings of an interaction (?interaction=)",
+                    "security": bearer,
+                    "responses": {"200": {"description": "recordings"}, **_errors(401, 403, 422)},
+                }
+            },
+            "/api/v1/recordings/{recording_id}/audio": {
+                "get": {
+                    "summary": "the WAV file (logged in the access log and the audit log)",
+                    "security": bearer,
+                    "parameters": [
+                        {
+                            "name": "recording_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "audio/wav"},
+                        **_errors(401, 403, 404, 422),
+                    },
+                }
+            },
             "/api/v1/cases": {
                 "post": {
                     "summary": "register a case (number, deadline from the topic)",

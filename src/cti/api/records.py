@@ -1,0 +1,165 @@
+"""REST for what was recorded: interactions (CDR) searched with the same paging as
+every list, or exported as CSV; recordings' metadata and audio (every download is
+written to the access log first, and a file that no longer matches its checksum is
+refused)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from cti.store.phone import normalise
+from cti.store.recordings import open_recording
+
+if TYPE_CHECKING:
+    from cti.api.app import ApiServer
+
+CDR_COLUMNS = (
+    "id",
+    "direction",
+    "caller_number",
+    "queue",
+    "topic",
+    "agent",
+    "arrived_at",
+    "answered_at",
+    "ended_at",
+    "wait_s",
+    "ring_s",
+    "talk_s",
+    "hold_s",
+    "wrap_up_s",
+    "outcome",
+    "hangup_side",
+    "disposition",
+)
+CDR_SORTABLE = {"arrived_at", "ended_at", "wait_s", "talk_s", "queue", "agent"}
+
+
+class CdrQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    caller: str | None = None
+    queue: str | None = None
+    agent: str | None = None
+    topic: str | None = None
+    outcome: str | None = None
+    arrived_from: dt.datetime | None = None
+    arrived_to: dt.datetime | None = None
+    sort: str = "-arrived_at"
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 50
+    offset: Annotated[int, Field(ge=0)] = 0
+    format: str = "json"
+
+
+def _where(q: CdrQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ("caller_number", normalise(q.caller) if q.caller else None),
+        ("queue", q.queue),
+        ("agent", q.agent),
+        ("outcome", q.outcome),
+    ):
+        if value is not None:
+            args.append(value)
+            clauses.append(f"{column} = ${len(args)}")
+    if q.topic:
+        args.append(q.topic)
+        clauses.append(f"(topic = ${len(args)} OR topic LIKE ${len(args)} || '.%')")
+    if q.arrived_from:
+        args.append(q.arrived_from)
+        clauses.append(f"arrived_at >= ${len(args)}")
+    if q.arrived_to:
+        args.append(q.arrived_to)
+        clauses.append(f"arrived_at < ${len(args)}")
+    return " AND ".join(clauses) or "true", args
+
+
+def add_record_routes(api: ApiServer) -> None:
+    from cti.api.app import ApiError
+    from cti.api.auth import audit
+
+    async def interactions(request: web.Request) -> web.StreamResponse:
+        principal = api._need(request, "agent", "supervisor", "admin", "integrator")
+        q = CdrQuery.model_validate(dict(request.query))
+        if principal.role == "agent":  # an agent sees its own calls
+            q = q.model_copy(update={"agent": principal.agent_id})
+        column = q.sort.lstrip("-")
+        if column not in CDR_SORTABLE:
+            raise ApiError(422, "bad_sort", f"sort by one of {', '.join(sorted(CDR_SORTABLE))}")
+        if q.format not in ("json", "csv"):
+            raise ApiError(422, "bad_format", "format is json or csv")
+        direction = "DESC" if q.sort.startswith("-") else "ASC"
+        where, args = _where(q)
+        async with api._db() as conn:
+            total = await conn.fetchval(f"SELECT count(*) FROM interactions WHERE {where}", *args)
+            rows = await conn.fetch(
+                f"SELECT {', '.join(CDR_COLUMNS)} FROM interactions WHERE {where}"
+                f" ORDER BY {column} {direction} NULLS LAST, id LIMIT {q.limit} OFFSET {q.offset}",
+                *args,
+            )
+        if q.format == "csv":
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(CDR_COLUMNS)
+            for r in rows:
+                writer.writerow(["" if r[c] is None else r[c] for c in CDR_COLUMNS])
+            return web.Response(
+                text=out.getvalue(),
+                content_type="text/csv",
+                headers={"Content-Disposition": 'attachment; filename="interactions.csv"'},
+            )
+        items = [{c: r[c] for c in CDR_COLUMNS} for r in rows]
+        return web.json_response(
+            {
+                "items": json.loads(json.dumps(items, default=str)),
+                "total": total,
+                "limit": q.limit,
+                "offset": q.offset,
+            }
+        )
+
+    async def recordings(request: web.Request) -> web.Response:
+        api._need(request, "supervisor", "admin", "integrator")
+        interaction = request.query.get("interaction")
+        if not interaction:
+            raise ApiError(422, "interaction_required", "give ?interaction=<id>")
+        async with api._db() as conn:
+            rows = await conn.fetch(
+                "SELECT id, interaction_id, leg_id, size_bytes, duration_s, sha256, started_at,"
+                " ended_at FROM recordings WHERE interaction_id = $1 ORDER BY started_at",
+                interaction,
+            )
+        items = json.loads(json.dumps([dict(r) for r in rows], default=str))
+        return web.json_response(
+            {"items": items, "total": len(items), "limit": len(items), "offset": 0}
+        )
+
+    async def audio(request: web.Request) -> web.StreamResponse:
+        principal = api._need(request, "supervisor", "admin")
+        rid = request.match_info["recording_id"]
+        async with api._db() as conn:
+            rec = await open_recording(conn, rid, principal.username, "download")
+            await audit(conn, principal.username, "recording_download", rid)
+        return web.FileResponse(
+            rec.path,
+            headers={
+                "Content-Type": "audio/wav",
+                "Content-Disposition": f'attachment; filename="{rid}.wav"',
+            },
+        )
+
+    api.app.add_routes(
+        [
+            web.get("/api/v1/interactions", interactions),
+            web.get("/api/v1/recordings", recordings),
+            web.get("/api/v1/recordings/{recording_id}/audio", audio),
+        ]
+    )
