@@ -75,7 +75,7 @@ def document() -> dict[str, Any]:
         "paths": {
             "/api/v1/interactions": {
                 "get": {
-                    "summary": "CDR search (agents: their own calls), paginated; format=csv exports",
+                    "summary": "CDR search (agents: own calls), paginated; format=csv exports",
                     "security": bearer,
                     "parameters": [
                         {"name": n, "in": "query", "required": False, "schema": f}
