@@ -550,3 +550,88 @@ async def test_interactions_search_csv_and_audited_recording_download(
         await conn.close()
         assert [tuple(a) for a in access] == [("sue", "download")]
         assert [tuple(a) for a in audit_rows] == [("sue", "recording_download", rec.id)]
+
+
+def _at(hhmm: str) -> Any:
+    import datetime as dt
+
+    hour, minute = map(int, hhmm.split(":"))
+    return dt.datetime(2026, 11, 24, hour, minute, tzinfo=dt.UTC)
+
+
+async def test_kpi_reports_and_occupancy(db_url: str, tmp_path: Any) -> None:
+    async with world(db_url, tmp_path) as w:
+        conn = await asyncpg.connect(db_url)
+        # 09:00 two answered (waits 10 s and 30 s), 10:00 one abandoned, 10:05 one answered.
+        calls = [
+            ("c1", "09:00", 10, "answered"),
+            ("c2", "09:10", 30, "answered"),
+            ("c3", "10:00", None, "abandoned"),
+            ("c4", "10:05", 5, "answered"),
+        ]
+        for cid, hhmm, wait, outcome in calls:
+            answered = outcome == "answered"
+            await conn.execute(
+                "INSERT INTO interactions (id, direction, queue, agent, arrived_at, answered_at,"
+                " wait_s, talk_s, wrap_up_s, outcome) VALUES ($1, 'inbound', 'benefits', $2,"
+                " $3::timestamptz, CASE WHEN $4::bool THEN $3::timestamptz END, $5, $6, $7, $8)",
+                cid,
+                "a1" if answered else None,
+                _at(hhmm),
+                answered,
+                wait,
+                100.0 if answered else None,
+                20.0 if answered else None,
+                outcome,
+            )
+        for at, state, previous in [
+            ("09:00", "ready", 0),
+            ("09:01", "on_call", 60),
+            ("09:04", "wrap_up", 180),
+            ("09:05", "ready", 60),
+            ("09:07", "not_ready", 120),
+        ]:
+            await conn.execute(
+                "INSERT INTO agent_state_log (key, agent, state, at, previous_s)"
+                " VALUES ($1, 'a1', $2, $3, $4)",
+                f"k{at}",
+                state,
+                _at(at),
+                previous,
+            )
+        await conn.close()
+        period = "start=2026-11-24T00:00:00Z&end=2026-11-25T00:00:00Z"
+        status, hourly = await w.call(
+            "GET", f"/api/v1/reports/kpis?group=hour&{period}", "supervisor"
+        )
+        assert status == 200
+        assert [
+            (r["key"], r["offered"], r["answered"], r["abandoned"], r["service_level"])
+            for r in hourly["items"]
+        ] == [("2026-11-24T09:00", 2, 2, 0, 0.5), ("2026-11-24T10:00", 2, 1, 1, 0.5)]
+        assert hourly["items"][0]["asa_s"] == 20.0
+        assert hourly["items"][0]["aht_s"] == 120.0
+        status, sofia = await w.call(
+            "GET", f"/api/v1/reports/kpis?group=hour&timezone=Europe/Sofia&{period}", "admin"
+        )
+        assert sofia["items"][0]["key"] == "2026-11-24T11:00"
+        status, occ = await w.call("GET", f"/api/v1/reports/occupancy?{period}", "supervisor")
+        # ready 60 s + 120 s, on a call 180 s, wrap-up 60 s: (180 + 60) / (240 + 180)
+        assert occ["items"] == [
+            {
+                "agent": "a1",
+                "seconds": {"on_call": 180.0, "ready": 180.0, "wrap_up": 60.0},
+                "occupancy": 0.5714,
+            }
+        ]
+        status, err = await w.call(
+            "GET",
+            "/api/v1/reports/kpis?start=2026-11-25T00:00:00Z&end=2026-11-24T00:00:00Z",
+            "admin",
+        )
+        assert (status, err["code"]) == (422, "invalid_request")
+        status, err = await w.call(
+            "GET", f"/api/v1/reports/kpis?timezone=Mars/Base&{period}", "admin"
+        )
+        assert (status, err["fields"][0]["path"]) == (422, "timezone")
+        assert (await w.call("GET", f"/api/v1/reports/kpis?{period}", "agent"))[0] == 403

@@ -106,9 +106,11 @@ class ApiServer:
         )
         from cti.api.cases import add_case_routes
         from cti.api.records import add_record_routes
+        from cti.api.reports import add_report_routes
 
         add_case_routes(self)
         add_record_routes(self)
+        add_report_routes(self)
         self._runner: web.AppRunner | None = None
 
     # --- lifecycle ---------------------------------------------------------------------

@@ -54,6 +54,7 @@ def document() -> dict[str, Any]:
         schemas[model.__name__] = schema
     from cti.api.cases import CaseQuery, StatusMove
     from cti.api.records import CdrQuery
+    from cti.api.reports import KpiQuery
 
     for model in (StatusMove,):
         schemas[model.__name__] = model.model_json_schema(
@@ -73,6 +74,24 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
+            "/api/v1/reports/kpis": {
+                "get": {
+                    "summary": "KPIs per hour, day, month, queue, topic or agent; format=csv",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": n, "in": "query", "required": n in ("start", "end"), "schema": f}
+                        for n, f in KpiQuery.model_json_schema()["properties"].items()
+                    ],
+                    "responses": {"200": {"description": "rows"}, **_errors(401, 403, 422)},
+                }
+            },
+            "/api/v1/reports/occupancy": {
+                "get": {
+                    "summary": "agents' time per state and occupancy",
+                    "security": bearer,
+                    "responses": {"200": {"description": "rows"}, **_errors(401, 403, 422)},
+                }
+            },
             "/api/v1/interactions": {
                 "get": {
                     "summary": "CDR search (agents: own calls), paginated; format=csv exports",
