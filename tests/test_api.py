@@ -635,3 +635,55 @@ async def test_kpi_reports_and_occupancy(db_url: str, tmp_path: Any) -> None:
         )
         assert (status, err["fields"][0]["path"]) == (422, "timezone")
         assert (await w.call("GET", f"/api/v1/reports/kpis?{period}", "agent"))[0] == 403
+
+
+async def test_webhooks_are_signed_retried_and_never_block(db_url: str, tmp_path: Any) -> None:
+    from aiohttp import web as aioweb
+
+    from cti.api.webhooks import sign
+    from cti.config import WebhookSettings
+
+    received: list[tuple[str, bytes, str]] = []
+    attempts = {"n": 0}
+
+    async def hook(request: aioweb.Request) -> aioweb.Response:
+        attempts["n"] += 1
+        if attempts["n"] <= 2:  # the integrator is down for a moment
+            return aioweb.Response(status=503)
+        body = await request.read()
+        received.append((request.headers["X-CTI-Event"], body, request.headers["X-CTI-Signature"]))
+        return aioweb.Response(status=204)
+
+    app = aioweb.Application()
+    app.add_routes([aioweb.post("/hook", hook)])
+    runner = aioweb.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await aioweb.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with world(db_url, tmp_path) as w:
+            settings = WebhookSettings(
+                url=f"http://127.0.0.1:{port}/hook", secret="s3cret", retry_initial_s=0.05
+            )  # type: ignore[arg-type]
+            from cti.api.webhooks import Webhooks
+
+            w.api.webhooks = Webhooks([settings], w.core.bus)
+            await w.api.webhooks.start()
+            conn = await asyncpg.connect(db_url)
+            await conn.execute("INSERT INTO topics (code, name) VALUES ('other', 'Other')")
+            await conn.close()
+            status, case = await w.call("POST", "/api/v1/cases", "agent", json={"topic": "other"})
+            assert status == 201
+            assert not received  # the request did not wait for the (failing) integrator
+            deadline = asyncio.get_running_loop().time() + 5
+            while not received:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.02)
+            await w.api.webhooks.close()
+    finally:
+        await runner.cleanup()
+    ((event, body, signature),) = received
+    assert event == "case.created"
+    assert json.loads(body)["data"]["number"] == case["number"]
+    assert signature == sign("s3cret", body)
+    assert attempts["n"] == 3  # two refusals, then delivered once

@@ -78,6 +78,18 @@ class IvrSettings(_Section):
     command_timeout_s: Seconds = 30.0
 
 
+class WebhookSettings(_Section):
+    """One integrator endpoint: which events (glob on the bus type: "case.*",
+    "call.InteractionEnded"), the HMAC secret, retries."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    secret: SecretStr
+    events: list[str] = ["case.*", "call.InteractionEnded"]
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 8
+    retry_initial_s: Seconds = 0.5
+    timeout_s: Seconds = 10.0
+
+
 class RecordingSettings(_Section):
     """MixMonitor on answer. `dir` is where Asterisk writes and the CTI reads the files
     (same host or a shared mount)."""
@@ -116,6 +128,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     ivr: IvrSettings = IvrSettings()
     recording: RecordingSettings = RecordingSettings()
+    webhooks: list[WebhookSettings] = []
     # None: an embedded PostgreSQL server in `embedded_pg_dir` (default: /var/lib/cti/postgres
     # as root, ~/.local/share/cti/postgres otherwise).
     database_url: SecretStr | None = None

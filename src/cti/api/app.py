@@ -112,6 +112,9 @@ class ApiServer:
         add_record_routes(self)
         add_report_routes(self)
         self._runner: web.AppRunner | None = None
+        from cti.api.webhooks import Webhooks
+
+        self.webhooks = Webhooks(list(core.settings.webhooks), core.bus)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -121,6 +124,7 @@ class ApiServer:
 
     async def start(self) -> int:
         self._watch_task = asyncio.create_task(self._follow_answers(), name="api-answers")
+        await self.webhooks.start()
         if self.db_url is not None:
             self.pool = await asyncpg.create_pool(self.db_url, min_size=0, max_size=10, timeout=5)
         self._runner = web.AppRunner(self.app, access_log=None)
@@ -134,6 +138,7 @@ class ApiServer:
         return self.port
 
     async def close(self) -> None:
+        await self.webhooks.close()
         self.core.bus.unsubscribe(self._watch)
         if self._watch_task is not None:
             await self._watch_task

@@ -66,6 +66,7 @@ def add_case_routes(api: ApiServer) -> None:
         data: CaseCreate = await api._body(request, CaseCreate)
         async with api._db() as conn:
             case = await cases.create_case(conn, data, principal.username)
+        api.core.bus.publish("case.created", _json(case))
         return web.json_response(_json(case), status=201)
 
     async def read(request: web.Request) -> web.Response:
@@ -80,6 +81,7 @@ def add_case_routes(api: ApiServer) -> None:
         async with api._db() as conn:
             await _own_or_manager(request, conn, _id(request))
             case = await cases.update_case(conn, _id(request), data, principal.username)
+        api.core.bus.publish("case.updated", _json(case))
         return web.json_response(_json(case))
 
     async def move(request: web.Request) -> web.Response:
@@ -90,6 +92,7 @@ def add_case_routes(api: ApiServer) -> None:
             case = await cases.move_case(
                 conn, _id(request), data.status, principal.username, data.note
             )
+        api.core.bus.publish("case.status", _json(case))
         return web.json_response(_json(case))
 
     async def history(request: web.Request) -> web.Response:
