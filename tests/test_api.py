@@ -56,7 +56,8 @@ class World:
 
 @asynccontextmanager
 async def world(db_url: str, tmp_path: Any) -> AsyncIterator[World]:
-    server = SimAmiServer({"a1": Endpoint("a1", 1.0), "a2": Endpoint("a2", 1.0)}, time_scale=SCALE)
+    phones = {name: Endpoint(name, 1.0) for name in ("a1", "a2", "sup1")}
+    server = SimAmiServer(phones, time_scale=SCALE)
     port = await server.start()
     store = StoreService(db_url, tmp_path / "outbox")
     settings = Settings(ami=AmiSettings(port=port, secret="ctisecret", auth="plain"))  # type: ignore[arg-type]
@@ -687,3 +688,34 @@ async def test_webhooks_are_signed_retried_and_never_block(db_url: str, tmp_path
     assert json.loads(body)["data"]["number"] == case["number"]
     assert signature == sign("s3cret", body)
     assert attempts["n"] == 3  # two refusals, then delivered once
+
+
+async def test_a_supervisor_listens_whispers_and_barges_from_their_phone(
+    db_url: str, tmp_path: Any
+) -> None:
+    async with (
+        world(db_url, tmp_path) as w,
+        w.ws() as agent_ws,
+        w.http.ws_connect(f"{w.base}/ws/supervisor?token={w.tokens['supervisor']}") as sup,
+    ):
+        await next_of(sup, "snapshot")
+        await next_of(agent_ws, "hello")
+        spy = {"type": "listen", "agent": "a1", "endpoint": "PJSIP/sup1"}
+        await sup.send_json({"id": "s0", **spy})
+        assert (await next_of(sup, "error"))["code"] == "no_call"
+        await agent_ws.send_json({"id": "1", "type": "login"})
+        await agent_ws.send_json({"id": "2", "type": "ready"})
+        w.server.pbx.inbound_call(Citizen("+359888555003", "benefits", talk_s=60))
+        while (await next_of(agent_ws, "event"))["event"] != "acd.CallAnswered":
+            pass
+        for n, mode in enumerate(("listen", "whisper", "barge")):
+            await sup.send_json({"id": f"s{n + 1}", **spy, "type": mode})
+            assert (await next_of(sup, "ack"))["id"] == f"s{n + 1}"
+        await sup.send_json({"id": "s9", **spy, "endpoint": "SIP/x"})
+        assert (await next_of(sup, "error"))["code"] == "bad_message"
+    spies = [a for a in w.server.received if a.get("Application") == "ChanSpy"]
+    assert [(a["Channel"], a["Data"]) for a in spies] == [
+        ("PJSIP/sup1", "PJSIP/a1-,qE"),
+        ("PJSIP/sup1", "PJSIP/a1-,qEw"),
+        ("PJSIP/sup1", "PJSIP/a1-,qEB"),
+    ]

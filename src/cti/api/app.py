@@ -604,6 +604,8 @@ class ApiServer:
                 log.info(
                     "api.forced_state", by=principal.username, agent=msg.agent, state=msg.state
                 )
+            elif msg.type in ("listen", "whisper", "barge"):
+                await self._spy(principal, msg)
             elif msg.type == "broadcast":
                 self.core.bus.publish(
                     "supervisor.broadcast",
@@ -629,6 +631,35 @@ class ApiServer:
             )
             return
         await ws.send_json({"type": "ack", "id": msg.id})
+
+    async def _spy(self, principal: auth.Principal, msg: Any) -> None:
+        """Originate the supervisor's phone into ChanSpy on the agent's channel
+        (q: no beep; E: end with the call; w: whisper; B: barge)."""
+        from cti.ami.errors import AmiError
+
+        acd = self._acd()
+        view = next((a for a in acd.acd.agents() if a.id == msg.agent), None)
+        if view is None:
+            raise ApiError(404, "unknown_agent", f"no agent {msg.agent!r}")
+        if view.call is None or str(view.state) != "on_call":
+            raise ApiError(409, "no_call", f"agent {msg.agent} is not on a call")
+        profile = next(p for p in acd.acd.config.agents if p.id == msg.agent)
+        options = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}[msg.type]
+        try:
+            await self.core.ami.send_action(
+                {
+                    "Action": "Originate",
+                    "Channel": msg.endpoint,
+                    "Application": "ChanSpy",
+                    "Data": f"{profile.endpoint}-,{options}",
+                    "CallerID": f"{msg.type} {msg.agent}",
+                    "Async": "true",
+                },
+                timeout=40,
+            )
+        except AmiError as exc:
+            raise ApiError(409, "spy_failed", str(exc)) from None
+        log.info("api.spy", by=principal.username, agent=msg.agent, mode=msg.type)
 
     def _recording(self, agent_id: str, pause: bool) -> None:
         recorder = self.core.recording

@@ -147,7 +147,16 @@ class WsBroadcast(_Msg):
     agents: list[str] | None = None  # None: every agent
 
 
+class WsSpy(_Msg):
+    """Listen to an agent's call (silently), whisper to the agent, or barge in, from the
+    supervisor's own phone (ChanSpy)."""
+
+    type: Literal["listen", "whisper", "barge"]
+    agent: Annotated[str, Field(min_length=1, max_length=64)]
+    endpoint: Annotated[str, Field(pattern=r"^PJSIP/[A-Za-z0-9_.-]{1,64}$")]
+
+
 SupervisorMessage = Annotated[
-    WsForceState | WsBroadcast | WsResume | WsPing, Field(discriminator="type")
+    WsForceState | WsBroadcast | WsSpy | WsResume | WsPing, Field(discriminator="type")
 ]
 SUPERVISOR_MESSAGE: TypeAdapter[SupervisorMessage] = TypeAdapter(SupervisorMessage)
