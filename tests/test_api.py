@@ -719,3 +719,72 @@ async def test_a_supervisor_listens_whispers_and_barges_from_their_phone(
         ("PJSIP/sup1", "PJSIP/a1-,qEw"),
         ("PJSIP/sup1", "PJSIP/a1-,qEB"),
     ]
+
+
+async def test_live_calls_click_to_call_announcements_and_surveys(
+    db_url: str, tmp_path: Any
+) -> None:
+    async with world(db_url, tmp_path) as w:
+        ch = w.server.pbx.inbound_call(Citizen("+359888555004", "benefits", talk_s=60))
+        await asyncio.sleep(0.2)
+        status, live = await w.call("GET", "/api/v1/calls", "supervisor")
+        assert status == 200
+        assert [(c["id"], c["caller"], c["state"]) for c in live["items"]] == [
+            (ch.linkedid, "+359888555004", "waiting")
+        ]
+        assert (await w.call("GET", "/api/v1/calls", "agent"))[0] == 403
+        status, gone = await w.call("DELETE", f"/api/v1/calls/{ch.linkedid}", "supervisor")
+        assert (status, gone["channels"]) == (200, 1)
+        await asyncio.sleep(0.1)
+        assert ch.hung_up
+        assert (await w.call("DELETE", "/api/v1/calls/nope", "admin"))[1]["code"] == (
+            "call_not_found"
+        )
+        # Click-to-call: the agent's phone first, then the number.
+        status, placed = await w.call(
+            "POST", "/api/v1/calls", "agent", json={"agent": "a1", "number": "0888 555 005"}
+        )
+        assert (status, placed["number"]) == (201, "+359888555005")
+        originate = [a for a in w.server.received if a.get("Action") == "Originate"][-1]
+        assert (originate["Channel"], originate["Context"]) == ("PJSIP/a1", "cti-callback")
+        assert "CTI_CALLBACK_NUMBER=+359888555005" in originate["Variable"].split("\n")
+        status, err = await w.call(
+            "POST", "/api/v1/calls", "agent", json={"agent": "a2", "number": "0888555005"}
+        )
+        assert (status, err["code"]) == (403, "forbidden")
+        # Announcements the IVR plays.
+        notice = {
+            "text": "Water outage in Lozenets until 18:00",
+            "prompt": "cti/notice-1",
+            "valid_from": "2026-01-01T00:00:00Z",
+            "valid_to": "2099-01-01T00:00:00Z",
+        }
+        status, created = await w.call("POST", "/api/v1/announcements", "supervisor", json=notice)
+        assert status == 201
+        status, listed = await w.call("GET", "/api/v1/announcements?current=true", "integrator")
+        assert [a["id"] for a in listed["items"]] == [created["id"]]
+        bad = {**notice, "valid_to": "2025-01-01T00:00:00Z"}
+        status, err = await w.call("POST", "/api/v1/announcements", "admin", json=bad)
+        assert (status, err["code"]) == (422, "bad_period")
+        assert (await w.call("DELETE", f"/api/v1/announcements/{created['id']}", "admin"))[0] == 200
+        assert (await w.call("DELETE", f"/api/v1/announcements/{created['id']}", "admin"))[0] == 404
+        # Survey results.
+        conn = await asyncpg.connect(db_url)
+        for i, score in enumerate((5, 4, 2)):
+            await conn.execute(
+                "INSERT INTO survey_answers (key, interaction_id, question, score, at)"
+                " VALUES ($1, $1, 'satisfaction', $2, '2026-11-24T10:00:00Z')",
+                f"s{i}",
+                score,
+            )
+        await conn.close()
+        status, results = await w.call("GET", "/api/v1/surveys", "supervisor")
+        assert results["items"] == [
+            {
+                "question": "satisfaction",
+                "day": "2026-11-24",
+                "answers": 3,
+                "average": 3.67,
+                "satisfied": 2,
+            }
+        ]

@@ -390,7 +390,7 @@ class AmiClient:
         except Exception:  # a bug in a consumer must not kill the connection
             log.exception("ami.event_handler_failed", ami_event=raw.headers.get("Event"))
 
-    def _raw_send(self, fields: dict[str, str]) -> Any:
+    def _raw_send(self, fields: dict[str, Any]) -> Any:
         for key, value in fields.items():
             if "\r" in str(value) or "\n" in str(value):
                 raise AmiError(f"{key}: line breaks are not allowed in AMI values")
@@ -400,7 +400,7 @@ class AmiClient:
         return self._manager.send_action(_Action(dict(fields)))
 
     async def send_action(
-        self, fields: dict[str, str], *, timeout: float | None = None
+        self, fields: dict[str, Any], *, timeout: float | None = None
     ) -> Message | list[Message]:
         """Send one action and wait for its complete answer.
 

@@ -105,10 +105,12 @@ class ApiServer:
             ]
         )
         from cti.api.cases import add_case_routes
+        from cti.api.live import add_live_routes
         from cti.api.records import add_record_routes
         from cti.api.reports import add_report_routes
 
         add_case_routes(self)
+        add_live_routes(self)
         add_record_routes(self)
         add_report_routes(self)
         self._runner: web.AppRunner | None = None

@@ -74,6 +74,55 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
+            "/api/v1/calls": {
+                "get": {
+                    "summary": "live calls",
+                    "security": bearer,
+                    "responses": {"200": {"description": "calls"}, **_errors(401, 403)},
+                },
+                "post": {
+                    "summary": "click-to-call from an agent's phone",
+                    "security": bearer,
+                    "responses": {
+                        "201": {"description": "placed"},
+                        **_errors(401, 403, 404, 409, 422),
+                    },
+                },
+            },
+            "/api/v1/calls/{call_id}": {
+                "delete": {
+                    "summary": "hang up a live call",
+                    "security": bearer,
+                    "parameters": [
+                        {
+                            "name": "call_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": {"description": "hung up"}, **_errors(401, 403, 404)},
+                }
+            },
+            "/api/v1/announcements": {
+                "get": {
+                    "summary": "notices for the IVR",
+                    "security": bearer,
+                    "responses": {"200": {"description": "notices"}, **_errors(401, 403)},
+                },
+                "post": {
+                    "summary": "add a notice",
+                    "security": bearer,
+                    "responses": {"201": {"description": "added"}, **_errors(401, 403, 422)},
+                },
+            },
+            "/api/v1/surveys": {
+                "get": {
+                    "summary": "survey results per question and day",
+                    "security": bearer,
+                    "responses": {"200": {"description": "results"}, **_errors(401, 403)},
+                }
+            },
             "/api/v1/reports/kpis": {
                 "get": {
                     "summary": "KPIs per hour, day, month, queue, topic or agent; format=csv",

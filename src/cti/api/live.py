@@ -1,0 +1,156 @@
+"""REST for what is happening now and for the IVR's content: live calls (list, hang up,
+click-to-call), announcements (the notices the IVR plays), survey results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from cti.store.announcements import AnnouncementIn, add_announcement
+from cti.store.phone import normalise
+
+if TYPE_CHECKING:
+    from cti.api.app import ApiServer
+
+
+class ClickToCall(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    agent: Annotated[str, Field(min_length=1, max_length=64)]
+    number: Annotated[str, Field(min_length=3, max_length=32)]
+
+
+def add_live_routes(api: ApiServer) -> None:
+    from cti.ami.errors import AmiError
+    from cti.api.app import PRINCIPAL, ApiError
+
+    async def calls(request: web.Request) -> web.Response:
+        api._need(request, "supervisor", "admin", "integrator")
+        now = dt.datetime.now(dt.UTC).timestamp()
+        acd = api.core.acd
+        in_acd = {c.id: c for c in acd.acd.calls()} if acd is not None else {}
+        items: list[dict[str, Any]] = []
+        for it in api.core.tracker.interactions.values():
+            c = in_acd.get(it.id)
+            items.append(
+                {
+                    "id": it.id,
+                    "caller": it.caller_num,
+                    "started_s_ago": round(now - it.started_at, 1),
+                    "answered": it.answered_at is not None,
+                    "channels": len(it.channels),
+                    "queue": c.queue if c else it.cti_vars.get("CTI_QUEUE"),
+                    "state": c.state if c else ("talking" if it.answered_at else "ivr"),
+                    "agent": c.agent if c else None,
+                }
+            )
+        items.sort(key=lambda x: -float(x["started_s_ago"]))
+        return web.json_response(
+            {"items": items, "total": len(items), "limit": len(items), "offset": 0}
+        )
+
+    async def hang_up(request: web.Request) -> web.Response:
+        principal = api._need(request, "supervisor", "admin", "integrator")
+        call = request.match_info["call_id"]
+        it = api.core.tracker.interactions.get(call)
+        if it is None:
+            raise ApiError(404, "call_not_found", f"no live call {call!r}")
+        channels = [
+            api.core.tracker.channels[u].name for u in it.channels if u in api.core.tracker.channels
+        ]
+        for name in channels:
+            try:
+                await api.core.ami.send_action({"Action": "Hangup", "Channel": name})
+            except AmiError as exc:  # already gone: fine
+                del exc
+        async with api._db() as conn:
+            from cti.api.auth import audit
+
+            await audit(conn, principal.username, "call_hangup", call)
+        return web.json_response({"call": call, "channels": len(channels)})
+
+    async def click_to_call(request: web.Request) -> web.Response:
+        principal = request[PRINCIPAL]
+        api._need(request, "agent", "supervisor", "admin", "integrator")
+        data: ClickToCall = await api._body(request, ClickToCall)
+        if principal.role == "agent" and principal.agent_id != data.agent:
+            raise ApiError(403, "forbidden", "an agent may place calls only from its own phone")
+        acd = api._acd()
+        profile = next((p for p in acd.acd.config.agents if p.id == data.agent), None)
+        if profile is None:
+            raise ApiError(404, "unknown_agent", f"no agent {data.agent!r}")
+        number = normalise(data.number)
+        try:
+            await api.core.ami.send_action(
+                {
+                    "Action": "Originate",
+                    "Channel": profile.endpoint,
+                    "Context": "cti-callback",
+                    "Exten": "s",
+                    "Priority": "1",
+                    "Async": "true",
+                    "Variable": [f"CTI_CALLBACK_NUMBER={number}", "CTI_RING_TIMEOUT=30"],
+                },
+                timeout=60,
+            )
+        except AmiError as exc:
+            raise ApiError(409, "call_failed", str(exc)) from None
+        return web.json_response({"agent": data.agent, "number": number}, status=201)
+
+    async def announcements(request: web.Request) -> web.Response:
+        api._need(request, "supervisor", "admin", "integrator")
+        current = request.query.get("current") == "true"
+        async with api._db() as conn:
+            rows = await conn.fetch(
+                "SELECT id, topic, text, prompt, valid_from, valid_to FROM announcements"
+                + (" WHERE valid_from <= now() AND valid_to > now()" if current else "")
+                + " ORDER BY valid_from DESC, id DESC LIMIT 500"
+            )
+        items = json.loads(json.dumps([dict(r) for r in rows], default=str))
+        return web.json_response({"items": items, "total": len(items), "limit": 500, "offset": 0})
+
+    async def add(request: web.Request) -> web.Response:
+        api._need(request, "supervisor", "admin")
+        data: AnnouncementIn = await api._body(request, AnnouncementIn)
+        async with api._db() as conn:
+            created = await add_announcement(conn, data)
+        return web.json_response(json.loads(created.model_dump_json()), status=201)
+
+    async def remove(request: web.Request) -> web.Response:
+        api._need(request, "supervisor", "admin")
+        raw = request.match_info["announcement_id"]
+        if not raw.isdigit():
+            raise ApiError(404, "announcement_not_found", f"no announcement {raw!r}")
+        async with api._db() as conn:
+            status = await conn.execute("DELETE FROM announcements WHERE id = $1", int(raw))
+        if status.endswith(" 0"):
+            raise ApiError(404, "announcement_not_found", f"no announcement {raw}")
+        return web.json_response({"deleted": int(raw)})
+
+    async def surveys(request: web.Request) -> web.Response:
+        api._need(request, "supervisor", "admin", "integrator")
+        async with api._db() as conn:
+            rows = await conn.fetch(
+                "SELECT question, to_char(date_trunc('day', at), 'YYYY-MM-DD') AS day,"
+                " count(*) AS answers, round(avg(score)::numeric, 2) AS average,"
+                " count(*) FILTER (WHERE score >= 4) AS satisfied"
+                " FROM survey_answers GROUP BY 1, 2 ORDER BY 2 DESC, 1 LIMIT 1000"
+            )
+        items = [{**dict(r), "average": float(r["average"])} for r in rows]
+        return web.json_response({"items": items, "total": len(items), "limit": 1000, "offset": 0})
+
+    api.app.add_routes(
+        [
+            web.get("/api/v1/calls", calls),
+            web.post("/api/v1/calls", click_to_call),
+            web.delete("/api/v1/calls/{call_id}", hang_up),
+            web.get("/api/v1/announcements", announcements),
+            web.post("/api/v1/announcements", add),
+            web.delete("/api/v1/announcements/{announcement_id}", remove),
+            web.get("/api/v1/surveys", surveys),
+        ]
+    )
