@@ -24,6 +24,20 @@ def _port(value: int) -> int:
     return value
 
 
+def check_timezone(value: str) -> str:
+    """A pydantic validator: an IANA time zone name (Europe/Sofia)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(check_timezone)]
+
+
 def _positive(value: float) -> float:
     if value <= 0:
         raise ValueError(f"must be > 0, got {value}")

@@ -64,6 +64,18 @@ def _fields(exc: ValidationError) -> list[dict[str, str]]:
 
 
 PRINCIPAL = web.RequestKey("principal", auth.Principal)
+
+
+def _event_frame(event: BusEvent) -> dict[str, Any]:
+    return {
+        "type": "event",
+        "seq": event.seq,
+        "at": event.at,
+        "event": event.type,
+        "data": event.data,
+    }
+
+
 ACD_CODES = {"unknown_agent": 404, "unknown_reason": 422, "bad_duration": 422}
 
 
@@ -363,15 +375,7 @@ class ApiServer:
         elif event.type == "acd.CallOffered":
             await ws.send_json({"type": "screen_pop", "seq": event.seq, **await self._pop(event)})
         else:
-            await ws.send_json(
-                {
-                    "type": "event",
-                    "seq": event.seq,
-                    "at": event.at,
-                    "event": event.type,
-                    "data": event.data,
-                }
-            )
+            await ws.send_json(_event_frame(event))
 
     async def _pop(self, event: BusEvent) -> dict[str, Any]:
         """What the agent sees when a call is offered."""
@@ -567,15 +571,7 @@ class ApiServer:
 
     async def _supervisor_pump(self, ws: web.WebSocketResponse, sub: Any) -> None:
         while (event := await sub.get()) is not None:
-            await ws.send_json(
-                {
-                    "type": "event",
-                    "seq": event.seq,
-                    "at": event.at,
-                    "event": event.type,
-                    "data": event.data,
-                }
-            )
+            await ws.send_json(_event_frame(event))
         await ws.close(code=4008, message=(sub.closed or "closed").encode())
 
     async def _supervisor_message(
@@ -618,15 +614,7 @@ class ApiServer:
                 if missed is None:
                     raise ApiError(409, "resume_gap", "events since then are gone; reload")
                 for event in missed:
-                    await ws.send_json(
-                        {
-                            "type": "event",
-                            "seq": event.seq,
-                            "at": event.at,
-                            "event": event.type,
-                            "data": event.data,
-                        }
-                    )
+                    await ws.send_json(_event_frame(event))
         except (ApiError, AcdError) as exc:
             await ws.send_json(
                 {"type": "error", "id": msg.id, "code": exc.code, "message": exc.message}

@@ -16,29 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cti.store.phone import normalise
 from cti.store.recordings import open_recording
+from cti.store.records import INTERACTION_COLUMNS
 
 if TYPE_CHECKING:
     from cti.api.app import ApiServer
 
-CDR_COLUMNS = (
-    "id",
-    "direction",
-    "caller_number",
-    "queue",
-    "topic",
-    "agent",
-    "arrived_at",
-    "answered_at",
-    "ended_at",
-    "wait_s",
-    "ring_s",
-    "talk_s",
-    "hold_s",
-    "wrap_up_s",
-    "outcome",
-    "hangup_side",
-    "disposition",
-)
+CDR_COLUMNS = ("id", *(c for c in INTERACTION_COLUMNS if c != "ivr_path"))
 CDR_SORTABLE = {"arrived_at", "ended_at", "wait_s", "talk_s", "queue", "agent"}
 
 

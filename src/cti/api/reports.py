@@ -12,10 +12,11 @@ import datetime as dt
 import io
 import json
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cti.config import TimeZone
 
 if TYPE_CHECKING:
     from cti.api.app import ApiServer
@@ -40,17 +41,8 @@ class KpiQuery(BaseModel):
     queue: str | None = None
     topic: str | None = None
     sl_s: Annotated[float, Field(gt=0, le=3600)] = 20.0
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     format: Literal["json", "csv"] = "json"
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @model_validator(mode="after")
     def _period(self) -> KpiQuery:

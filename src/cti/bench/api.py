@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import statistics
 import tempfile
@@ -30,7 +29,7 @@ from cti.logs import configure_logging
 from cti.queues.models import AcdConfig, AgentProfile, QueueConfig
 from cti.sim.ami_server import SimAmiServer
 from cti.sim.pbx import Citizen, Endpoint, Fields
-from cti.store.embedded import free_port
+from cti.store.embedded import free_port, scratch_database
 from cti.store.migrate import migrate
 from cti.store.service import StoreService
 
@@ -142,20 +141,11 @@ async def _run(url: str, agents: int, calls: int, work: Path) -> dict[str, float
 
 def run(calls: int = 300) -> int:
     configure_logging("error", "console")
-    work = Path(tempfile.mkdtemp(prefix="cti-bench-api-"))
-    work.chmod(0o755)
-    pg = None
+    work = Path(tempfile.mkdtemp(prefix="cti-bench-api-work-"))
     try:
-        url = os.environ.get("CTI_DATABASE_URL")
-        if not url:
-            from cti.store.embedded import EmbeddedPostgres
-
-            pg = EmbeddedPostgres(work / "pg")
-            url = pg.start()
-        results = {n: asyncio.run(_run(url, n, calls, work)) for n in (30, 1000)}
+        with scratch_database("cti-bench-api-") as url:
+            results = {n: asyncio.run(_run(url, n, calls, work)) for n in (30, 1000)}
     finally:
-        if pg is not None:
-            pg.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"screen-pop: AMI event at the CTI -> frame at the agent's websocket client, {calls} calls"

@@ -25,6 +25,7 @@ import asyncpg
 from cti.logs import configure_logging
 from cti.store.callers import screen_pop
 from cti.store.classifier import load_classifier, sync_classifier
+from cti.store.embedded import scratch_database
 from cti.store.migrate import migrate
 from cti.store.outbox import Outbox, Record
 from cti.store.records import apply_record
@@ -197,27 +198,15 @@ def run(
     lookups: int = 2000,
     outbox_records: int = 20_000,
 ) -> int:
-    import os
-
     configure_logging("error", "console")
     numbers = 300_000
-    work = Path(tempfile.mkdtemp(prefix="cti-bench-store-"))
-    work.chmod(0o755)
-    pg = None
+    work = Path(tempfile.mkdtemp(prefix="cti-bench-store-work-"))
     try:
-        url = os.environ.get("CTI_DATABASE_URL")
-        if not url:
-            from cti.store.embedded import EmbeddedPostgres
-
-            pg = EmbeddedPostgres(work / "pg")
-            url = pg.start()
-            print(f"embedded PostgreSQL in {work / 'pg'}", flush=True)
-        figures = asyncio.run(
-            _bench(url, interactions, cases, numbers, lookups, outbox_records, work / "outbox")
-        )
+        with scratch_database("cti-bench-store-") as url:
+            figures = asyncio.run(
+                _bench(url, interactions, cases, numbers, lookups, outbox_records, work / "outbox")
+            )
     finally:
-        if pg is not None:
-            pg.stop()
         shutil.rmtree(work, ignore_errors=True)
     print()
     print(f"screen-pop (caller + last 10 interactions + open cases), {lookups} lookups:")

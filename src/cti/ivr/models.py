@@ -10,11 +10,11 @@ import datetime as dt
 import re
 from pathlib import Path
 from typing import Annotated, Literal, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cti.config import load_yaml_model
+from cti.config import TimeZone, load_yaml_model
 
 Prompt = Annotated[str, Field(pattern=r"^[A-Za-z0-9_/.-]{1,120}$")]
 Digit = Annotated[str, Field(pattern=r"^[0-9*#]$")]
@@ -215,19 +215,10 @@ class Calendar(_Node):
 
 
 class IvrDefinition(_Node):
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     calendars: dict[NodeName, Calendar] = {"default": Calendar(weekly={"daily": "24h"})}
     scripts: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,40}$")], NodeName]
     nodes: dict[NodeName, Node]
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @model_validator(mode="after")
     def _references(self) -> Self:
