@@ -1,9 +1,7 @@
 import asyncio
 import itertools
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,20 +24,10 @@ def _transcripts_present() -> None:
 def database_url() -> Iterator[str]:
     """A real PostgreSQL for the session: `CTI_TEST_DATABASE_URL`, else an embedded server
     in a directory made for it (removed afterwards)."""
-    url = os.environ.get("CTI_TEST_DATABASE_URL")
-    if url:
-        yield url
-        return
-    from cti.store.embedded import EmbeddedPostgres
+    from cti.store.embedded import scratch_database
 
-    base = Path(tempfile.mkdtemp(prefix="cti-test-pg-"))
-    base.chmod(0o755)  # as root the server runs as its own user and must reach its data
-    server = EmbeddedPostgres(base / "pg")
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with scratch_database("cti-test-pg-", env="CTI_TEST_DATABASE_URL") as url:
+        yield url
 
 
 def _with_database(url: str, name: str) -> str:

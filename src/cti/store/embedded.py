@@ -317,13 +317,13 @@ class EmbeddedPostgres:
 
 
 @contextlib.contextmanager
-def scratch_database(prefix: str) -> Iterator[str]:
-    """For benchmarks: `CTI_DATABASE_URL`, or an embedded server in a temporary
+def scratch_database(prefix: str, env: str = "CTI_DATABASE_URL") -> Iterator[str]:
+    """For benchmarks and tests: the URL in `env`, or an embedded server in a temporary
     directory of its own, removed afterwards."""
     import shutil
     import tempfile
 
-    url = os.environ.get("CTI_DATABASE_URL")
+    url = os.environ.get(env)
     if url:
         yield url
         return
