@@ -284,3 +284,39 @@ async def test_a_hangup_ends_the_recording_without_mixmonitorstop(tmp_path: Path
 def _wav_seconds(path: Path) -> float:
     with wave.open(str(path)) as wav:
         return wav.getnframes() / wav.getframerate()
+
+
+async def test_the_bridge_action_matches_transcript_07(tmp_path: Path) -> None:
+    real_ok = _after_action(7, "Bridge")
+    real_list = _after_action(7, "BridgeList")
+    async with sim(tmp_path) as (server, client):
+        x = server.pbx.inbound_call(Citizen("5551111", "benefits"))
+        y = server.pbx.inbound_call(Citizen("5552222", "benefits"))
+        await client.settle(0.05)
+        mark = len(client.messages)
+        reply = await client.send(Action="Bridge", Channel1=x.name, Channel2=y.name, Tone="no")
+        await client.settle(0.05)
+        bridged = [m for m in client.messages[mark:] if m.get("Event") not in ("MusicOnHoldStop",)]
+        listing_reply = await client.send(Action="BridgeList")
+        await client.settle(0.05)
+        listing = [m for m in client.messages if m.get("ActionID") == listing_reply["ActionID"]]
+        error = await client.send(Action="Bridge", Channel1=x.name, Channel2="PJSIP/nobody-1")
+        mark = len(client.messages)
+        await client.send(Action="Hangup", Channel=x.name)
+        await client.settle(0.05)
+        after = [e["Event"] for e in client.events(mark)]
+        events = client.events()
+    assert (reply["Response"], reply["Message"]) == ("Success", real_ok[0]["Message"])
+    modelled = {"Response", "BridgeCreate", "BridgeEnter"}  # no CEL/VarSet in the simulator
+    assert [m.get("Event", "Response") for m in bridged] == [
+        name for m in real_ok if (name := m.get("Event", "Response")) in modelled
+    ]
+    assert [m["BridgeType"] for m in bridged[1:]] == ["basic"] * 3
+    assert [m.get("Event", "Response") for m in listing] == [
+        m.get("Event", "Response") for m in real_list
+    ]
+    assert set(listing[1]) == set(real_list[1])
+    assert error["Message"] == "Channel2 does not exist: PJSIP/nobody-1"
+    assert after.count("Hangup") == 2  # a bridged party's hang-up ends the other leg too
+    assert "BridgeDestroy" in after
+    assert not _field_set_problems(events)

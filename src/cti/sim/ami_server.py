@@ -16,7 +16,7 @@ from pathlib import Path
 import structlog
 
 from cti.sim.fake_ami import BANNER
-from cti.sim.pbx import Channel, Endpoint, Fields, PbxError, SimPbx
+from cti.sim.pbx import Channel, Endpoint, Fields, PbxError, SimPbx, bridge_fields
 
 log = structlog.get_logger(__name__)
 _UNKNOWN = "Invalid/unknown command: {}. Use Action: ListCommands to show available commands."
@@ -348,6 +348,28 @@ class SimAmiServer:
             tail.append(("Items", str(len(items))))
         out.append(_block(tail))
         session.writer.write(b"".join(out))
+
+    def _act_bridge(self, session: _Session, action: dict[str, str]) -> None:
+        name1, name2 = action.get("Channel1", ""), action.get("Channel2", "")
+        for n, name in ((1, name1), (2, name2)):  # check first: Asterisk answers, then acts
+            if name not in self.pbx.channels:
+                raise PbxError(f"Channel{n} does not exist: {name}")
+        self._reply(
+            session, action, ("Response", "Success"), ("Message", "Channels have been bridged")
+        )
+        self.pbx.bridge(name1, name2)
+
+    def _act_bridgelist(self, session: _Session, action: dict[str, str]) -> None:
+        items = [
+            [
+                ("Event", "BridgeListItem"),
+                *bridge_fields(bridge),
+                ("BridgeNumChannels", str(len(chans))),
+                ("BridgeVideoSourceMode", "none"),
+            ]
+            for bridge, chans in self.pbx.bridges().items()
+        ]
+        self._list(session, action, items, "BridgeListComplete", "Bridge listing will follow")
 
     def _act_coreshowchannels(self, session: _Session, action: dict[str, str]) -> None:
         now = time.monotonic()

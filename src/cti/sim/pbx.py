@@ -476,22 +476,7 @@ class SimPbx:
         caller.dial_status = agent.dial_status = "ANSWER"
         self._event("DialEnd", [*caller.fields(), *agent.fields("Dest"), ("DialStatus", "ANSWER")])
         caller.connected_num, caller.connected_name = agent.caller_num, agent.caller_name
-        bridge = str(uuid.uuid4())
-        base = _bridge_fields(bridge)
-        self._event(
-            "BridgeCreate", [*base, ("BridgeNumChannels", "0"), ("BridgeVideoSourceMode", "none")]
-        )
-        for n, ch in enumerate((agent, caller), start=1):
-            ch.bridge = bridge
-            self._event(
-                "BridgeEnter",
-                [
-                    *base,
-                    ("BridgeNumChannels", str(n)),
-                    ("BridgeVideoSourceMode", "none"),
-                    *ch.fields(),
-                ],
-            )
+        self._open_bridge(agent, caller)
         talker = caller if caller.citizen is not None else agent
         if talker.citizen is not None:
             name = talker.name
@@ -547,7 +532,7 @@ class SimPbx:
         bridge = first.bridge
         assert bridge is not None
         self._event("HangupRequest", [*first.fields(), ("Cause", str(cause))])
-        base = _bridge_fields(bridge)
+        base = bridge_fields(bridge)
         for n, ch in ((1, first), (0, second)):
             self._event(
                 "BridgeLeave",
@@ -652,6 +637,51 @@ class SimPbx:
             self._event("MixMonitorStop", ch.fields())
         return rec.path
 
+    def bridge(self, name1: str, name2: str) -> str:
+        """AMI `Bridge`: pull two channels out of the dialplan into a new basic bridge
+        (transcript 07); a hang-up of either tears the bridge down."""
+        chans = []
+        for n, name in ((1, name1), (2, name2)):
+            ch = self.channels.get(name)
+            if ch is None:
+                raise PbxError(f"Channel{n} does not exist: {name}")
+            chans.append(ch)
+        first, second = chans
+        for ch in chans:
+            self._moh_stop(ch)
+            if ch.peer is not None and ch.bridge is None:
+                self._end_dial(ch, "CANCEL", hang_up_callee=True)
+        bridge = self._open_bridge(first, second)
+        first.peer, second.peer = second, first
+        return bridge
+
+    def _open_bridge(self, *chans: Channel) -> str:
+        """A new basic bridge with these channels, in this order (transcripts 07, 09)."""
+        bridge = str(uuid.uuid4())
+        base = bridge_fields(bridge)
+        self._event(
+            "BridgeCreate", [*base, ("BridgeNumChannels", "0"), ("BridgeVideoSourceMode", "none")]
+        )
+        for n, ch in enumerate(chans, start=1):
+            ch.bridge = bridge
+            self._event(
+                "BridgeEnter",
+                [
+                    *base,
+                    ("BridgeNumChannels", str(n)),
+                    ("BridgeVideoSourceMode", "none"),
+                    *ch.fields(),
+                ],
+            )
+        return bridge
+
+    def bridges(self) -> dict[str, list[Channel]]:
+        out: dict[str, list[Channel]] = {}
+        for ch in self.channels.values():
+            if ch.bridge is not None:
+                out.setdefault(ch.bridge, []).append(ch)
+        return out
+
     def play_dtmf(self, channel: str, digit: str, duration_ms: int, receive: bool) -> None:
         """`PlayDTMF`: as transcript 04, one DTMFEnd (Direction Received with Receive)."""
         ch = self.channel(channel)
@@ -681,7 +711,7 @@ class SimPbx:
             task.cancel()
 
 
-def _bridge_fields(bridge: str) -> Fields:
+def bridge_fields(bridge: str) -> Fields:
     return [
         ("BridgeUniqueid", bridge),
         ("BridgeType", "basic"),
