@@ -320,3 +320,80 @@ async def test_the_bridge_action_matches_transcript_07(tmp_path: Path) -> None:
     assert after.count("Hangup") == 2  # a bridged party's hang-up ends the other leg too
     assert "BridgeDestroy" in after
     assert not _field_set_problems(events)
+
+
+async def test_a_local_channel_originate_matches_transcript_07(tmp_path: Path) -> None:
+    real = _after_action(7, "Originate")  # Local/parked@scen-e with MusicOnHold on ;1
+    flow = {
+        "Response",
+        "Newchannel",
+        "DialBegin",
+        "Newstate",
+        "DialEnd",
+        "OriginateResponse",
+        "MusicOnHoldStart",
+    }
+
+    def shape(msgs: list[Message]) -> list[tuple[str, str]]:
+        return [
+            (m.get("Event", "Response"), m.get("Channel", m.get("DestChannel", ""))[-2:])
+            for m in msgs
+            if m.get("Event", "Response") in flow
+        ]
+
+    async with sim(tmp_path) as (server, client):
+        mark = len(client.messages)
+        reply = await client.send(
+            Action="Originate",
+            Channel="Local/parked@scen-e",
+            Application="MusicOnHold",
+            Data="default,60",
+            CallerID='"Party X" <5551111>',
+            ChannelId="cti-g-x",
+            OtherChannelId="cti-g-x-2",
+            Async="true",
+        )
+        await client.settle(0.05)
+        got = client.messages[mark:]
+        assert reply["Message"] == "Originate successfully queued"
+        assert shape(got)[:8] == shape(real)[:8]
+        # The ;1 half of a pair that enters our hold context is a caller for the ACD.
+        mark = len(client.messages)
+        await client.send(
+            Action="Originate",
+            Channel="Local/s@cti-hold",
+            Application="Wait",
+            Data="60",
+            CallerID="5559999",
+            Async="true",
+        )
+        await client.settle(0.05)
+        waiting = [
+            e
+            for e in client.events(mark)
+            if e["Event"] == "VarSet" and e["Variable"] == "CTI_WAITING"
+        ]
+        assert [e["Channel"][-2:] for e in waiting] == [";2"]
+        one = next(
+            ch
+            for ch in server.pbx.channels.values()
+            if ch.name.endswith(";1") and ch.context == "scen-e"
+        )
+        mark = len(client.messages)
+        await client.send(Action="Hangup", Channel=one.name)
+        await client.settle(0.05)
+        after = [(e["Event"], e.get("Channel", "")[-2:]) for e in client.events(mark)]
+        events = client.events()
+    assert after == [
+        ("MusicOnHoldStop", ";1"),
+        ("HangupRequest", ";2"),
+        ("Hangup", ";1"),
+        ("Hangup", ";2"),
+    ]
+    origin = next(m for m in got if m.get("Event") == "OriginateResponse")
+    assert (origin["Uniqueid"], origin["CallerIDNum"], origin["Application"]) == (
+        "cti-g-x",
+        "5551111",
+        "MusicOnHold",
+    )
+    assert not _field_set_problems(events)

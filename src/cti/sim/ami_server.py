@@ -282,6 +282,9 @@ class SimAmiServer:
         self.pbx.play_dtmf(channel, digit, duration, receive)
 
     def _act_originate(self, session: _Session, action: dict[str, str]) -> None:
+        if action.get("Channel", "").startswith("Local/"):
+            self._originate_local(session, action)
+            return
         action_id = action.get("ActionID", "")
         variables = dict(
             item.partition("=")[::2]
@@ -348,6 +351,43 @@ class SimAmiServer:
             tail.append(("Items", str(len(items))))
         out.append(_block(tail))
         session.writer.write(b"".join(out))
+
+    def _originate_local(self, session: _Session, action: dict[str, str]) -> None:
+        target = action["Channel"][len("Local/") :]
+        raw = action.get("CallerID", "")
+        name, _, rest = raw.partition("<")
+        number = rest.rstrip(">") if rest else raw
+        caller = (number.strip() or "<unknown>", name.strip().strip('"') or "<unknown>")
+        app = action.get("Application")
+        self._reply(
+            session, action, ("Response", "Success"), ("Message", "Originate successfully queued")
+        )
+        one = self.pbx.originate_local(
+            target,
+            caller,
+            (action.get("ChannelId"), action.get("OtherChannelId")),
+            (app, action.get("Data", "")) if app else None,
+        )
+        response: Fields = [
+            ("Event", "OriginateResponse"),
+            ("Privilege", "call,all"),
+            ("ActionID", action.get("ActionID", "")),
+            ("Response", "Success"),
+            ("Channel", one.name),
+            *(
+                [("Application", app), ("Data", action.get("Data", ""))]
+                if app
+                else [("Context", action.get("Context", "")), ("Exten", action.get("Exten", ""))]
+            ),
+            ("Reason", "4"),
+            ("Uniqueid", one.uniqueid),
+            ("CallerIDNum", one.caller_num),
+            ("CallerIDName", one.caller_name),
+        ]
+        if not session.closing:  # only the originating session hears it, as in Asterisk
+            session.writer.write(_block(response))
+        if app:
+            self.pbx.run_application(one, app, action.get("Data", ""))
 
     def _act_bridge(self, session: _Session, action: dict[str, str]) -> None:
         name1, name2 = action.get("Channel1", ""), action.get("Channel2", "")

@@ -111,6 +111,7 @@ class Channel:
     dial_status: str = ""
     hung_up: bool = False
     recording: Recording | None = None
+    local_half: Channel | None = None  # the other half of a Local channel pair
 
     def fields(self, prefix: str = "") -> Fields:
         return [
@@ -367,7 +368,56 @@ class SimPbx:
                 self._dial_result(peer, "BUSY")
             return
         self._moh_stop(ch)
+        half = ch.local_half
+        if half is not None and not half.hung_up:
+            # A Local pair ends together (transcript 07): the other half is asked to
+            # hang up, this one goes, then the other follows.
+            ch.local_half = half.local_half = None
+            self._event("HangupRequest", [*half.fields(), ("Cause", str(cause))])
+            self._finish(ch, cause)
+            self.hangup(half.name, cause)
+            return
         self._finish(ch, cause)
+
+    def originate_local(
+        self,
+        target: str,
+        caller: tuple[str, str],
+        ids: tuple[str | None, str | None] = (None, None),
+        application: tuple[str, str] | None = None,
+    ) -> Channel:
+        """Originate `Local/<exten>@<context>`: a ;1/;2 pair in the order transcript 07
+        shows. ;2 runs the dialplan (our hold context: a caller waiting for the ACD);
+        ;1 runs `application` (MusicOnHold or Wait). Returns ;1."""
+        exten, _, context = target.partition("@")
+        if not exten or not context:
+            raise PbxError(f"Local channel {target!r} is not exten@context")
+        base = f"Local/{target}-{next(self._chan_seq):08x}"
+        uid1 = ids[0] or f"{self.boot}.{next(self._ids)}"
+        uid2 = ids[1] or f"{self.boot}.{next(self._ids)}"
+        one = Channel(f"{base};1", uid1, uid1, "<unknown>", "<unknown>", context, exten, 0)
+        two = Channel(f"{base};2", uid2, uid1, "<unknown>", "<unknown>", context, exten, 4)
+        one.local_half, two.local_half = two, one
+        for ch in (one, two):
+            self.channels[ch.name] = ch
+            self._event("Newchannel", ch.fields())
+            ch.caller_num, ch.caller_name = caller
+        self._event("DialBegin", [*one.fields("Dest"), ("DialString", target)])
+        two.priority = 2
+        self._newstate(two, 6)
+        self._newstate(one, 6)
+        self._event("DialEnd", [*one.fields("Dest"), ("DialStatus", "ANSWER")])
+        if context == HOLD:
+            two.citizen = Citizen(caller[0], "")
+            self._to_hold(two)
+        del application  # ;1 starts it once the OriginateResponse is out: run_application
+        return one
+
+    def run_application(self, ch: Channel, app: str, data: str) -> None:
+        """What the ;1 half of an originated Local channel runs (MusicOnHold, Wait)."""
+        ch.app, ch.app_data = app, data
+        if app.lower() == "musiconhold":
+            self._moh_start(ch)
 
     def originate(
         self,
