@@ -462,3 +462,75 @@ async def test_the_simulators_answers_have_transcript_01s_shape(tmp_path: Path) 
                 await writer.wait_closed()
             await server.close()
     assert compared >= 12
+
+
+QUEUE_FLOW = CALL_FLOW | {
+    "QueueCallerJoin",
+    "AgentCalled",
+    "AgentConnect",
+    "QueueCallerLeave",
+    "AgentComplete",
+    "MusicOnHoldStart",
+    "MusicOnHoldStop",
+    "AgentRingNoAnswer",
+    "QueueCallerAbandon",
+}
+
+
+def _queue_flow(events: list[Message]) -> list[tuple[str, str]]:
+    names: dict[str, str] = {}
+    out = []
+    started = False
+    for e in events:
+        started = started or e["Event"] == "QueueCallerJoin"
+        if not started or e["Event"] not in QUEUE_FLOW:
+            continue
+        channel = e.get("Channel", "")
+        if channel and channel not in names:
+            names[channel] = "AB"[len(names)]
+        out.append((e["Event"], names.get(channel, "")))
+    return out
+
+
+async def test_the_fallback_queue_answers_like_app_queue_in_transcript_09(tmp_path: Path) -> None:
+    real = [m for s in _sections(9) for step in s.steps for m in _parse(step.server)]
+    real_flow = _queue_flow([m for m in real if "Event" in m])
+    async with sim(tmp_path) as (server, client):
+        ch = server.pbx.inbound_call(Citizen("5550200", "benefits", talk_s=3.0))
+        await client.settle(0.05)
+        await client.send(Action="Redirect", Channel=ch.name, Context="cti-fallback", Exten="s")
+        while not ch.hung_up:
+            await client.settle(0.05)
+        await client.settle(0.1)
+        flow = _queue_flow(client.events())
+        events = client.events()
+    assert flow == real_flow
+    assert not _field_set_problems(events)
+
+
+async def test_ring_no_answer_and_abandon_in_the_fallback_queue(tmp_path: Path) -> None:
+    async with sim(tmp_path) as (server, client):
+        server.pbx.endpoints["agent100"].answer_after_s = None  # rings, nobody answers
+        ch = server.pbx.inbound_call(Citizen("5550201", "benefits"))
+        await client.settle(0.05)
+        await client.send(Action="Redirect", Channel=ch.name, Context="cti-fallback", Exten="s")
+        await client.settle(0.5)  # 15 s ring at 50x, then the retry
+        await client.send(Action="Hangup", Channel=ch.name)
+        await client.settle(0.1)
+        names = [e["Event"] for e in client.events()]
+        events = client.events()
+    assert "AgentRingNoAnswer" in names
+    tail = [n for n in names if n in QUEUE_FLOW][-5:]
+    assert tail[-4:] == [
+        "MusicOnHoldStop",
+        "QueueCallerAbandon",
+        "QueueCallerLeave",
+        "SoftHangupRequest",
+    ] or tail[-5:] == [
+        "MusicOnHoldStop",
+        "QueueCallerAbandon",
+        "QueueCallerLeave",
+        "SoftHangupRequest",
+        "Hangup",
+    ]
+    assert not _field_set_problems(events)

@@ -45,6 +45,9 @@ CALLBACK_OFFER = "cti-callback-offer"
 CALLBACK = "cti-callback"
 VOICEMAIL = "cti-voicemail"
 FALLBACK = "cti-fallback"
+FALLBACK_QUEUE = "cti-fallback"  # queues.conf: rrmemory, timeout 15, retry 2
+FALLBACK_RING_S = 15.0
+FALLBACK_RETRY_S = 2.0
 
 _STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
 _CAUSES = {16: "Normal Clearing", 17: "User busy", 19: "No user responding", 0: "Unknown"}
@@ -112,6 +115,8 @@ class Channel:
     hung_up: bool = False
     recording: Recording | None = None
     local_half: Channel | None = None  # the other half of a Local channel pair
+    queued_at: float | None = None  # loop time it joined the fallback queue
+    queue_member: tuple[str, float, float] | None = None  # (endpoint, hold s, answered at)
 
     def fields(self, prefix: str = "") -> Fields:
         return [
@@ -164,6 +169,8 @@ class SimPbx:
         self.ended: list[Channel] = []
         self.callback_answers: dict[str, bool] = {}  # number -> picks up a callback
         self.agi: SimAgiClient | None = None  # set: the IVR runs over FastAGI
+        self._fallback_line: list[Channel] = []
+        self._fallback_next = -1
         self._tasks: set[asyncio.Task[None]] = set()
 
     def use_fastagi(self, host: str, port: int) -> None:
@@ -324,20 +331,12 @@ class SimPbx:
             self._to_hold(ch)
         elif context == CALLBACK_OFFER:
             self._callback_offer(ch)
-        elif context in (VOICEMAIL, FALLBACK):
-            app = "VoiceMail" if context == VOICEMAIL else "Queue"
-            self._newexten(
-                ch,
-                context,
-                exten,
-                priority,
-                app,
-                "hotline@default" if app == "VoiceMail" else "cti-fallback",
-            )
-            if context == FALLBACK:
-                self._moh_start(ch)
-            else:
-                self._later(ch, 2.0, lambda: self.hangup(ch.name, 16))
+        elif context == FALLBACK:
+            self._newexten(ch, context, exten, priority, "Queue", "cti-fallback,t,,,300")
+            self._fallback_join(ch)
+        elif context == VOICEMAIL:
+            self._newexten(ch, context, exten, priority, "VoiceMail", "hotline@default,u")
+            self._later(ch, 2.0, lambda: self.hangup(ch.name, 16))
         else:
             self._newexten(ch, context, exten, priority, "NoOp", "")
 
@@ -358,6 +357,9 @@ class SimPbx:
         peer = ch.peer
         if ch.bridge is not None and peer is not None:
             self._teardown_bridge(first=ch, second=peer, cause=cause)
+            return
+        if ch in self._fallback_line:
+            self._fallback_abandon(ch, cause)
             return
         if peer is not None and ch.dial_status == "" and peer.dial_status == "":
             if ch.endpoint is None:  # the caller gave up while the agent's phone rang
@@ -577,11 +579,154 @@ class SimPbx:
         else:
             self._to_hold(ch)
 
+    # --- the fallback queue (app_queue as transcripts 05 and 09 show it) ---------------------
+
+    def _queue_fields(self, position: int, count: int) -> Fields:
+        return [("Queue", FALLBACK_QUEUE), ("Position", str(position)), ("Count", str(count))]
+
+    def _fallback_join(self, ch: Channel) -> None:
+        ch.queued_at = asyncio.get_running_loop().time()
+        self._fallback_line.append(ch)
+        n = len(self._fallback_line)
+        self._event("QueueCallerJoin", [*ch.fields(), *self._queue_fields(n, n)], "agent,all")
+        self._moh_start(ch)
+        self._later(ch, 0.0, lambda: self._fallback_ring(ch))
+
+    def _fallback_leave(self, ch: Channel) -> None:
+        position = self._fallback_line.index(ch) + 1
+        self._fallback_line.remove(ch)
+        count = len(self._fallback_line)
+        self._event(
+            "QueueCallerLeave", [*ch.fields(), *self._queue_fields(position, count)], "agent,all"
+        )
+
+    def _member(self, endpoint: Endpoint) -> Fields:
+        return [
+            ("Queue", FALLBACK_QUEUE),
+            ("Interface", f"PJSIP/{endpoint.name}"),
+            ("MemberName", endpoint.name),
+        ]
+
+    def _fallback_ring(self, caller: Channel) -> None:
+        """Ring the next member (round robin with memory); none free: try again later."""
+        names = [n for n, e in self.endpoints.items() if e.reachable and not e.busy]
+        busy = {c.endpoint.name for c in self.channels.values() if c.endpoint is not None}
+        free = [n for n in names if n not in busy]
+        if not free:
+            self._later(caller, FALLBACK_RETRY_S, lambda: self._fallback_ring(caller))
+            return
+        self._fallback_next = (self._fallback_next + 1) % len(free)
+        endpoint = self.endpoints[free[self._fallback_next]]
+        agent = self._new_channel(
+            f"PJSIP/{endpoint.name}", endpoint.name, "<unknown>", "agents", "s", caller.linkedid
+        )
+        agent.endpoint = endpoint
+        caller.peer, agent.peer = agent, caller
+        caller.dial_status = agent.dial_status = ""
+        member = self._member(endpoint)
+        self._event("AgentCalled", [*caller.fields(), *agent.fields("Dest"), *member], "agent,all")
+        target = f"PJSIP/{endpoint.name}"
+        self._event("DialBegin", [*caller.fields(), *agent.fields("Dest"), ("DialString", target)])
+        self._newstate(agent, 5)
+        self._event(
+            "DialState", [*caller.fields(), *agent.fields("Dest"), ("DialStatus", "RINGING")]
+        )
+        rang = asyncio.get_running_loop().time()
+        if endpoint.answer_after_s is not None and endpoint.answer_after_s < FALLBACK_RING_S:
+            self._later(
+                agent, endpoint.answer_after_s, lambda: self._fallback_answer(caller, agent, rang)
+            )
+        else:
+
+            def no_answer() -> None:
+                self._end_dial(caller, "NOANSWER", hang_up_callee=True, cause=19)
+                ring_ms = str(round(FALLBACK_RING_S * 1000))
+                self._event(
+                    "AgentRingNoAnswer",
+                    [*caller.fields(), *agent.fields("Dest"), *member, ("RingTime", ring_ms)],
+                    "agent,all",
+                )
+                self._later(caller, FALLBACK_RETRY_S, lambda: self._fallback_ring(caller))
+
+            self._later(caller, FALLBACK_RING_S, no_answer)
+
+    def _fallback_answer(self, caller: Channel, agent: Channel, rang: float) -> None:
+        if caller.peer is not agent or caller.hung_up:
+            return
+        now = asyncio.get_running_loop().time()
+        self._newstate(agent, 6)
+        caller.dial_status = agent.dial_status = "ANSWER"
+        self._event("DialEnd", [*caller.fields(), *agent.fields("Dest"), ("DialStatus", "ANSWER")])
+        self._moh_stop(caller)
+        self._fallback_leave(caller)
+        assert agent.endpoint is not None
+        assert caller.queued_at is not None
+        hold = (now - caller.queued_at) / self.time_scale
+        ring = (now - rang) / self.time_scale
+        self._event(
+            "AgentConnect",
+            [
+                *caller.fields(),
+                *agent.fields("Dest"),
+                *self._member(agent.endpoint),
+                ("HoldTime", str(round(hold))),
+                ("RingTime", str(round(ring))),
+            ],
+            "agent,all",
+        )
+        caller.queue_member = (agent.endpoint.name, hold, now)
+        caller.connected_num, caller.connected_name = agent.caller_num, agent.caller_name
+        self._open_bridge(agent, caller)
+        if caller.citizen is not None:
+            name = caller.name
+            self._later(caller, caller.citizen.talk_s, lambda: self.hangup(name, 16))
+
+    def _fallback_abandon(self, ch: Channel, cause: int) -> None:
+        """A caller gives up in the fallback queue (transcript 05's order)."""
+        if ch.peer is not None:
+            self._end_dial(ch, "CANCEL", hang_up_callee=True)
+        self._moh_stop(ch)
+        position = self._fallback_line.index(ch) + 1
+        assert ch.queued_at is not None
+        held = (asyncio.get_running_loop().time() - ch.queued_at) / self.time_scale
+        self._event(
+            "QueueCallerAbandon",
+            [
+                *ch.fields(),
+                ("Queue", FALLBACK_QUEUE),
+                ("Position", str(position)),
+                ("OriginalPosition", str(position)),
+                ("HoldTime", str(round(held))),
+            ],
+            "agent,all",
+        )
+        self._fallback_leave(ch)
+        self._event("SoftHangupRequest", [*ch.fields(), ("Cause", str(cause))])
+        self._finish(ch, cause)
+
     def _teardown_bridge(self, first: Channel, second: Channel, cause: int) -> None:
         """First hangs up in a two-party bridge (order as in transcript 09)."""
         bridge = first.bridge
         assert bridge is not None
         self._event("HangupRequest", [*first.fields(), ("Cause", str(cause))])
+        caller = first if first.queue_member is not None else second
+        if caller.queue_member is not None:  # answered through the fallback queue
+            agent = second if caller is first else first
+            name, hold, answered = caller.queue_member
+            talk = (asyncio.get_running_loop().time() - answered) / self.time_scale
+            self._event(
+                "AgentComplete",
+                [
+                    *caller.fields(),
+                    *agent.fields("Dest"),
+                    *self._member(self.endpoints[name]),
+                    ("HoldTime", str(round(hold))),
+                    ("TalkTime", str(round(talk))),
+                    ("Reason", "caller" if first is caller else "agent"),
+                ],
+                "agent,all",
+            )
+            caller.queue_member = None
         base = bridge_fields(bridge)
         for n, ch in ((1, first), (0, second)):
             self._event(
