@@ -252,3 +252,20 @@ async def test_an_agent_who_logs_out_during_a_call_finishes_it_and_gets_no_more(
         ]
         a1 = [e.new for e in st.of(AgentStateChanged) if e.agent == "a1"]
         assert a1[-3:] == ["on_call", "wrap_up", "logged_out"]
+
+
+async def test_an_unreachable_phone_takes_its_agent_out_of_routing_until_it_is_back() -> None:
+    async with stack(
+        [Endpoint("a1", answer_after_s=1.0), Endpoint("a2", answer_after_s=1.0)],
+        QUEUE,
+        [agent("a1", {"benefits": 9}, ["benefits"]), agent("a2", {"benefits": 6}, ["benefits"])],
+    ) as st:
+        st.do(lambda now: st.service.acd.login("a1", now, ready=True))
+        st.do(lambda now: st.service.acd.login("a2", now, ready=True))
+        st.server.pbx.set_reachable("a1", False)  # qualify fails: ContactStatus Unreachable
+        await st.until(lambda: st.state("a1") == (AgentState.NOT_READY, "unreachable"))
+        first = st.server.pbx.inbound_call(Citizen("+359888000007", "benefits", talk_s=5.0))
+        await st.until(lambda: "CallAnswered" in st.kinds(first.linkedid))
+        assert [e.agent for e in st.of(CallOffered)] == ["a2"]  # not the better, absent a1
+        st.server.pbx.set_reachable("a1", True)
+        await st.until(lambda: st.state("a1")[0] == AgentState.READY)

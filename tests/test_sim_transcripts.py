@@ -534,3 +534,27 @@ async def test_ring_no_answer_and_abandon_in_the_fallback_queue(tmp_path: Path) 
         "Hangup",
     ]
     assert not _field_set_problems(events)
+
+
+async def test_a_phone_going_away_is_reported_as_in_transcript_09(tmp_path: Path) -> None:
+    step = next(
+        st for sec in _sections(9) for st in sec.steps if st.action_id == "qualify-agent100-gone"
+    )
+    real = [m["Event"] for m in _parse(step.server) if "Event" in m]
+    async with sim(tmp_path) as (server, client):
+        await client.settle(0.05)  # FullyBooted
+        mark = len(client.messages)
+        server.pbx.set_reachable("agent100", False)
+        await client.settle(0.05)
+        got = client.events(mark)
+        server.pbx.set_reachable("agent100", True)
+        await client.settle(0.05)
+        back = client.events(mark + len(got))
+    assert (
+        [e["Event"] for e in got]
+        == real[:3]
+        == ["PeerStatus", "DeviceStateChange", "ContactStatus"]
+    )
+    assert (got[1]["State"], got[2]["ContactStatus"]) == ("UNAVAILABLE", "Unreachable")
+    assert (back[1]["State"], back[2]["ContactStatus"]) == ("NOT_INUSE", "Reachable")
+    assert not _field_set_problems(got + back)

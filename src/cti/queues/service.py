@@ -117,6 +117,7 @@ class AcdService:
         feed.subscribe(m.VarSet, self._on_varset)
         feed.subscribe(m.DialEnd, self._on_dial_end)
         feed.subscribe(m.Hangup, self._on_hangup)
+        feed.subscribe(m.ContactStatus, self._on_contact)
 
     async def start(self) -> None:
         self._tasks = [
@@ -221,6 +222,17 @@ class AcdService:
         self._callers[call] = _Leg(e.channel, e.uniqueid)
         self._call_of[e.uniqueid] = call
         self.apply(decisions)
+
+    def _on_contact(self, e: m.ContactStatus) -> None:
+        """An agent's phone became (un)reachable: unreachable agents get no calls."""
+        status = e.contact_status
+        if status not in ("Reachable", "Unreachable", "Removed", "NonQualified", "Created"):
+            return
+        reachable = status in ("Reachable", "NonQualified", "Created")
+        endpoint = f"PJSIP/{e.endpoint_name}"
+        for agent in self.acd.config.agents:
+            if agent.endpoint == endpoint:
+                self._try(partial(self.acd.set_reachable, agent.id, reachable, self.now()))
 
     def _on_dial_end(self, e: m.DialEnd) -> None:
         call = self._call_of.get(e.uniqueid)

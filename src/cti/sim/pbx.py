@@ -184,6 +184,33 @@ class SimPbx:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def set_reachable(self, name: str, reachable: bool) -> None:
+        """An agent's phone registers again or stops answering qualify (transcripts 08,
+        09): PeerStatus, DeviceStateChange, ContactStatus."""
+        endpoint = self.endpoints[name]
+        endpoint.reachable = reachable
+        status = "Reachable" if reachable else "Unreachable"
+        self._event(
+            "PeerStatus",
+            [("ChannelType", "PJSIP"), ("Peer", f"PJSIP/{name}"), ("PeerStatus", status)],
+            "system,all",
+        )
+        self._event(
+            "DeviceStateChange",
+            [("Device", f"PJSIP/{name}"), ("State", "NOT_INUSE" if reachable else "UNAVAILABLE")],
+        )
+        self._event(
+            "ContactStatus",
+            [
+                ("URI", f"sip:{name}@127.0.0.1:5080"),
+                ("ContactStatus", status),
+                ("AOR", name),
+                ("EndpointName", name),
+                ("RoundtripUsec", "507" if reachable else "0"),
+            ],
+            "system,all",
+        )
+
     def answer_channel(self, ch: Channel) -> None:
         self._newstate(ch, 6)
 
