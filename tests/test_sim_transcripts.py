@@ -558,3 +558,22 @@ async def test_a_phone_going_away_is_reported_as_in_transcript_09(tmp_path: Path
     assert (got[1]["State"], got[2]["ContactStatus"]) == ("UNAVAILABLE", "Unreachable")
     assert (back[1]["State"], back[2]["ContactStatus"]) == ("NOT_INUSE", "Reachable")
     assert not _field_set_problems(got + back)
+
+
+async def test_a_failed_originate_is_reported_as_in_transcript_02(tmp_path: Path) -> None:
+    step = next(st for sec in _sections(2) for st in sec.steps if st.action_id == "orig-b-2-fail")
+    real = next(m for m in _parse(step.server) if m.get("Event") == "OriginateResponse")
+    async with sim(tmp_path) as (_, client):
+        reply = await client.send(
+            Action="Originate",
+            Channel="PJSIP/nobody",
+            Context="cti-callback",
+            Exten="s",
+            Priority="1",
+            Async="true",
+        )
+        await client.settle(0.1)
+        response = next(m for m in client.events() if m["Event"] == "OriginateResponse")
+    assert reply["Message"] == "Originate successfully queued"
+    assert set(response) == set(real)
+    assert (response["Response"], response["Uniqueid"]) == ("Failure", "<unknown>")

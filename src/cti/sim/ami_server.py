@@ -305,7 +305,7 @@ class SimAmiServer:
                 ("Context", action.get("Context", "")),
                 ("Exten", action.get("Exten", "")),
                 ("Reason", str(reason)),
-                ("Uniqueid", ch.uniqueid if reason == 4 else "<null>"),
+                ("Uniqueid", ch.uniqueid if reason == 4 else "<unknown>"),
                 ("CallerIDNum", "<unknown>"),
                 ("CallerIDName", "<unknown>"),
             ]
