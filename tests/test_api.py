@@ -788,3 +788,62 @@ async def test_live_calls_click_to_call_announcements_and_surveys(
                 "satisfied": 2,
             }
         ]
+
+
+async def test_every_registered_route_needs_a_token_and_never_fails_with_500(
+    db_url: str, tmp_path: Any
+) -> None:
+    """Walks the router itself, so a route added later cannot slip through unprotected."""
+    from cti.api.app import PUBLIC
+
+    async with world(db_url, tmp_path) as w:
+        routes = set()
+        for route in w.api.app.router.routes():
+            info = route.resource.get_info() if route.resource else {}
+            path = info.get("path") or info.get("formatter")
+            if path and route.method != "HEAD":
+                routes.add((route.method, path))
+        assert len(routes) >= 25
+        for method, template in sorted(routes):
+            path = template.replace("{agent_id}", "a1").replace("{case_id}", "1")
+            path = path.replace("{number}", "0888123456").replace("{call_id}", "nope")
+            path = path.replace("{recording_id}", "nope").replace("{announcement_id}", "1")
+            if path.startswith("/ws/"):
+                continue  # covered by the websocket tests
+            status, _ = await w.call(method, path, None, json={})
+            if template in PUBLIC:
+                assert status != 401, path
+            else:
+                assert status == 401, (method, path)
+            for role in ("agent", "supervisor", "admin", "integrator"):
+                status, body = await w.call(method, path, role, json={})
+                assert status < 500 or status == 503, (method, path, role, body)
+                if status >= 400:
+                    assert body["code"], (method, path, role)
+
+
+async def test_agent_profiles_and_queue_configuration(db_url: str, tmp_path: Any) -> None:
+    async with world(db_url, tmp_path) as w:
+        status, a1 = await w.call("GET", "/api/v1/agents/a1", "agent")
+        assert (status, a1["skills"], a1["state"]) == (200, {"benefits": 8}, "logged_out")
+        assert (await w.call("GET", "/api/v1/agents/a2", "agent"))[1]["code"] == "forbidden"
+        body = {"endpoint": "PJSIP/a1", "skills": {"benefits": 3}, "queues": ["benefits"]}
+        assert (await w.call("PUT", "/api/v1/agents/a1", "supervisor", json=body))[0] == 403
+        status, changed = await w.call("PUT", "/api/v1/agents/a1", "admin", json=body)
+        assert (status, changed["skills"]) == (200, {"benefits": 3})
+        # Level 3 no longer meets the queue's level 5: a call waits for a2 instead.
+        await w.call("POST", "/api/v1/agents/a1/state", "admin", json={"state": "login"})
+        await w.call("POST", "/api/v1/agents/a1/state", "admin", json={"state": "ready"})
+        ch = w.server.pbx.inbound_call(Citizen("+359888555006", "benefits", talk_s=5))
+        await asyncio.sleep(0.2)
+        assert [(c.id, c.state) for c in w.core.acd.acd.calls()] == [(ch.linkedid, "waiting")]  # type: ignore[union-attr]
+        bad = {**body, "queues": ["nope"]}
+        status, err = await w.call("PUT", "/api/v1/agents/a1", "admin", json=bad)
+        assert (status, err["code"]) == (422, "unknown_queue")
+        status, err = await w.call(
+            "PUT", "/api/v1/agents/a1", "admin", json={**body, "skills": {"benefits": 11}}
+        )
+        assert (status, err["fields"][0]["path"]) == (422, "skills.benefits")
+        status, q = await w.call("GET", "/api/v1/queues/benefits", "integrator")
+        assert (status, q["config"]["skills"], q["live"]["waiting"]) == (200, {"benefits": 5}, 1)
+        assert (await w.call("GET", "/api/v1/queues/nope", "admin"))[1]["code"] == "unknown_queue"

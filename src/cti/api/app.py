@@ -76,7 +76,7 @@ def _event_frame(event: BusEvent) -> dict[str, Any]:
     }
 
 
-ACD_CODES = {"unknown_agent": 404, "unknown_reason": 422, "bad_duration": 422}
+ACD_CODES = {"unknown_agent": 404, "unknown_reason": 422, "bad_duration": 422, "unknown_queue": 422}
 
 
 class ApiServer:
@@ -116,11 +116,13 @@ class ApiServer:
                 web.get("/ws/supervisor", self.ws_supervisor),
             ]
         )
+        from cti.api.agents import add_agent_routes
         from cti.api.cases import add_case_routes
         from cti.api.live import add_live_routes
         from cti.api.records import add_record_routes
         from cti.api.reports import add_report_routes
 
+        add_agent_routes(self)
         add_case_routes(self)
         add_live_routes(self)
         add_record_routes(self)

@@ -446,6 +446,11 @@ class Acd:
     def queue_stats(self, name: str) -> QueueStats:
         return self._queue(name).stats
 
+    def profile(self, agent_id: str) -> AgentProfile | None:
+        """The agent's current profile (it may have changed since the configuration)."""
+        agent = self._agents.get(agent_id)
+        return None if agent is None else agent.profile
+
     def agent_stats(self, agent_id: str) -> AgentStats:
         return self._agent(agent_id).stats
 
