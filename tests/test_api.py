@@ -847,3 +847,27 @@ async def test_agent_profiles_and_queue_configuration(db_url: str, tmp_path: Any
         status, q = await w.call("GET", "/api/v1/queues/benefits", "integrator")
         assert (status, q["config"]["skills"], q["live"]["waiting"]) == (200, {"benefits": 5}, 1)
         assert (await w.call("GET", "/api/v1/queues/nope", "admin"))[1]["code"] == "unknown_queue"
+
+
+async def test_the_desktop_answers_a_ringing_phone(db_url: str, tmp_path: Any) -> None:
+    async with world(db_url, tmp_path) as w, w.ws() as ws:
+        w.server.pbx.endpoints["a1"].answer_after_s = None  # the agent answers from the desktop
+        await next_of(ws, "hello")
+        await ws.send_json({"id": "0", "type": "answer"})
+        assert (await next_of(ws, "error"))["code"] == "not_ringing"
+        await ws.send_json({"id": "1", "type": "login"})
+        await ws.send_json({"id": "2", "type": "ready"})
+        w.server.pbx.inbound_call(Citizen("+359888555007", "benefits", talk_s=30))
+        await next_of(ws, "screen_pop")
+        await asyncio.sleep(0.05)  # the phone starts ringing
+        await ws.send_json({"id": "3", "type": "answer"})
+        while True:
+            frame = await asyncio.wait_for(ws.receive_json(), 5)
+            if frame["type"] == "error":
+                raise AssertionError(frame)
+            if frame["type"] == "event" and frame["event"] == "acd.CallAnswered":
+                break
+    notify = [a for a in w.server.received if a.get("Action") == "PJSIPNotify"]
+    assert [(a["Channel"].split("-")[0], a["Variable"]) for a in notify] == [
+        ("PJSIP/a1", "Event=talk")
+    ]

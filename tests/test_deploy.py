@@ -27,6 +27,7 @@ ACTION_CLASSES = {
     "StopMixMonitor": {"system", "call"},
     "MixMonitorMute": {"system", "call"},
     "PlayDTMF": {"call"},
+    "PJSIPNotify": {"system"},
 }
 
 

@@ -448,6 +448,8 @@ class ApiServer:
                 self._recording(agent_id, msg.type == "pause_recording")
             elif msg.type == "hangup":
                 await self._hangup(agent_id)
+            elif msg.type == "answer":
+                await self._answer(agent_id)
             elif msg.type == "wrap_up":
                 extra = await self._wrap_up(ws, agent_id, msg)
                 await ws.send_json({"type": "ack", "id": msg.id, **extra})
@@ -464,6 +466,30 @@ class ApiServer:
             )
             return
         await ws.send_json({"type": "ack", "id": msg.id})
+
+    async def _answer(self, agent_id: str) -> None:
+        """PJSIPNotify `Event: talk` to the agent's ringing phone."""
+        from cti.ami.errors import AmiError
+
+        acd = self._acd()
+        view = next((a for a in acd.acd.agents() if a.id == agent_id), None)
+        profile = acd.acd.profile(agent_id)
+        if view is None or profile is None or str(view.state) != "reserved":
+            raise ApiError(409, "not_ringing", "no call is ringing for this agent")
+        prefix = profile.endpoint + "-"
+        ringing = [
+            c.name
+            for c in self.core.tracker.channels.values()
+            if c.name.startswith(prefix) and c.state == 5
+        ]
+        if not ringing:
+            raise ApiError(409, "not_ringing", "the phone is not ringing yet")
+        try:
+            await self.core.ami.send_action(
+                {"Action": "PJSIPNotify", "Channel": ringing[0], "Variable": "Event=talk"}
+            )
+        except AmiError as exc:
+            raise ApiError(409, "answer_failed", str(exc)) from None
 
     async def _hangup(self, agent_id: str) -> None:
         acd = self._acd()

@@ -105,6 +105,12 @@ class WsHangup(_Msg):
     type: Literal["hangup"]
 
 
+class WsAnswer(_Msg):
+    """Answer the ringing call on phones that accept a SIP NOTIFY `Event: talk`."""
+
+    type: Literal["answer"]
+
+
 class WsWrapUp(_Msg):
     """Finish after-call work: a disposition, and a new case or an existing one."""
 
@@ -125,6 +131,7 @@ AgentMessage = Annotated[
     | WsResume
     | WsPing
     | WsHangup
+    | WsAnswer
     | WsWrapUp,
     Field(discriminator="type"),
 ]

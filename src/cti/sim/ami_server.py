@@ -389,6 +389,19 @@ class SimAmiServer:
         if app:
             self.pbx.run_application(one, app, action.get("Data", ""))
 
+    def _act_pjsipnotify(self, session: _Session, action: dict[str, str]) -> None:
+        channel = action.get("Channel") or action.get("channel")
+        endpoint = action.get("Endpoint")
+        if bool(channel) == bool(endpoint):
+            raise PbxError("Exactly one of Endpoint, URI or Channel must be specified")
+        if channel is not None:
+            self.pbx.channel(channel)
+        variables = dict(
+            item.partition("=")[::2] for item in action.get("Variable", "").split("\n") if item
+        )
+        self._reply(session, action, ("Response", "Success"), ("Message", "NOTIFY sent"))
+        self.pbx.notify(channel, endpoint, variables)
+
     def _act_bridge(self, session: _Session, action: dict[str, str]) -> None:
         name1, name2 = action.get("Channel1", ""), action.get("Channel2", "")
         for n, name in ((1, name1), (2, name2)):  # check first: Asterisk answers, then acts

@@ -184,6 +184,30 @@ class SimPbx:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def notify(self, channel: str | None, endpoint: str | None, variables: dict[str, str]) -> None:
+        """PJSIPNotify: a phone given `Event: talk` answers its ringing call (how desktops
+        answer for the agent on phones that support it)."""
+        if channel is not None:
+            ch = self.channel(channel)
+        else:
+            found = [
+                c
+                for c in self.channels.values()
+                if c.endpoint is not None and c.endpoint.name == endpoint
+            ]
+            if endpoint not in self.endpoints:
+                raise PbxError(f"Unable to retrieve endpoint {endpoint}")
+            if not found:
+                return  # a NOTIFY to an idle phone does nothing
+            ch = found[0]
+        caller = ch.peer
+        if variables.get("Event", "").lower() != "talk" or caller is None or ch.state != 5:
+            return
+        if caller.queued_at is not None and caller in self._fallback_line:
+            self._fallback_answer(caller, ch, asyncio.get_running_loop().time())
+        else:
+            self._agent_answers(caller, ch)
+
     def set_reachable(self, name: str, reachable: bool) -> None:
         """An agent's phone registers again or stops answering qualify (transcripts 08,
         09): PeerStatus, DeviceStateChange, ContactStatus."""
