@@ -871,3 +871,28 @@ async def test_the_desktop_answers_a_ringing_phone(db_url: str, tmp_path: Any) -
     assert [(a["Channel"].split("-")[0], a["Variable"]) for a in notify] == [
         ("PJSIP/a1", "Event=talk")
     ]
+
+
+async def test_the_agent_transfers_a_call_to_a_queue(db_url: str, tmp_path: Any) -> None:
+    async with world(db_url, tmp_path) as w, w.ws() as ws:
+        await next_of(ws, "hello")
+        await ws.send_json({"id": "1", "type": "login"})
+        await ws.send_json({"id": "2", "type": "ready"})
+        await w.call("POST", "/api/v1/agents/a2/state", "admin", json={"state": "login"})
+        ch = w.server.pbx.inbound_call(Citizen("+359888555008", "benefits", talk_s=60))
+        while (await next_of(ws, "event"))["event"] != "acd.CallAnswered":
+            pass
+        await w.call("POST", "/api/v1/agents/a2/state", "admin", json={"state": "ready"})
+        await ws.send_json({"id": "3", "type": "transfer", "queue": "nope"})
+        assert (await next_of(ws, "error"))["code"] == "unknown_queue"
+        await ws.send_json({"id": "4", "type": "transfer", "queue": "benefits"})
+        assert (await next_of(ws, "ack"))["id"] == "4"
+        acd = w.core.acd
+        assert acd is not None
+        deadline = asyncio.get_running_loop().time() + 5
+        while not any(c.agent == "a2" and c.state == "connected" for c in acd.acd.calls()):
+            assert asyncio.get_running_loop().time() < deadline, acd.acd.calls()
+            await asyncio.sleep(0.02)
+        states = {a.id: str(a.state) for a in acd.acd.agents()}
+        assert states["a1"] in ("wrap_up", "ready")
+        assert not ch.hung_up  # the citizen stayed on the line through the transfer

@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from pydantic import BaseModel, ValidationError
 
+from cti.ami.errors import AmiError
 from cti.api import auth
 from cti.api.bus import BusEvent
 from cti.api.metrics import CtiCollector
@@ -450,6 +451,12 @@ class ApiServer:
                 await self._hangup(agent_id)
             elif msg.type == "answer":
                 await self._answer(agent_id)
+            elif msg.type == "transfer":
+                acd = self._acd()
+                view = next((a for a in acd.acd.agents() if a.id == agent_id), None)
+                if view is None or view.call is None or str(view.state) != "on_call":
+                    raise ApiError(409, "no_call", "there is no call to transfer")
+                await acd.transfer_to_queue(view.call, msg.queue)
             elif msg.type == "wrap_up":
                 extra = await self._wrap_up(ws, agent_id, msg)
                 await ws.send_json({"type": "ack", "id": msg.id, **extra})
@@ -465,12 +472,15 @@ class ApiServer:
                 {"type": "error", "id": msg.id, "code": code, "message": exc.message}
             )
             return
+        except AmiError as exc:  # Asterisk refused (the channel may be gone already)
+            await ws.send_json(
+                {"type": "error", "id": msg.id, "code": "pbx_refused", "message": str(exc)}
+            )
+            return
         await ws.send_json({"type": "ack", "id": msg.id})
 
     async def _answer(self, agent_id: str) -> None:
         """PJSIPNotify `Event: talk` to the agent's ringing phone."""
-        from cti.ami.errors import AmiError
-
         acd = self._acd()
         view = next((a for a in acd.acd.agents() if a.id == agent_id), None)
         profile = acd.acd.profile(agent_id)
@@ -497,8 +507,6 @@ class ApiServer:
         channel = acd.caller_channel(view.call) if view is not None and view.call else None
         if channel is None:
             raise ApiError(409, "no_call", "there is no call to hang up")
-        from cti.ami.errors import AmiError
-
         try:
             await self.core.ami.send_action({"Action": "Hangup", "Channel": channel})
         except AmiError as exc:
@@ -653,8 +661,6 @@ class ApiServer:
     async def _spy(self, principal: auth.Principal, msg: Any) -> None:
         """Originate the supervisor's phone into ChanSpy on the agent's channel
         (q: no beep; E: end with the call; w: whisper; B: barge)."""
-        from cti.ami.errors import AmiError
-
         acd = self._acd()
         view = next((a for a in acd.acd.agents() if a.id == msg.agent), None)
         if view is None:

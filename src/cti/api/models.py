@@ -105,6 +105,13 @@ class WsHangup(_Msg):
     type: Literal["hangup"]
 
 
+class WsTransfer(_Msg):
+    """Hand the current call to another queue (the caller keeps no place: a new arrival)."""
+
+    type: Literal["transfer"]
+    queue: Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class WsAnswer(_Msg):
     """Answer the ringing call on phones that accept a SIP NOTIFY `Event: talk`."""
 
@@ -132,6 +139,7 @@ AgentMessage = Annotated[
     | WsPing
     | WsHangup
     | WsAnswer
+    | WsTransfer
     | WsWrapUp,
     Field(discriminator="type"),
 ]

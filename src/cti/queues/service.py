@@ -136,6 +136,24 @@ class AcdService:
     def now(self) -> float:
         return self._clock()
 
+    async def transfer_to_queue(self, call: str, queue: str) -> None:
+        """Hand an answered call to another queue: the agent goes to wrap-up, the caller
+        back on hold and into the new queue's line (a new arrival there)."""
+        leg = self._callers.get(call)
+        view = self.acd.call_view(call)
+        if leg is None or view is None or view.state != "connected":
+            raise AcdError("call_not_connected", f"call {call} is not in a conversation")
+        if queue not in self.acd.config.queues:
+            raise AcdError("unknown_queue", f"no queue {queue!r}")
+        self.apply(self.acd.call_ended(call, self.now()))
+        del self._callers[call]
+        self._call_of.pop(leg.uniqueid, None)
+        self._vars.pop(leg.uniqueid, None)
+        await self._ami.send_action(
+            {"Action": "Setvar", "Channel": leg.channel, "Variable": "CTI_QUEUE", "Value": queue}
+        )
+        await self._redirect(leg.channel, HOLD)
+
     def caller_channel(self, call: str) -> str | None:
         """The citizen's channel of a call in the ACD (None once it has hung up)."""
         leg = self._callers.get(call)

@@ -376,6 +376,8 @@ class SimPbx:
         self._moh_stop(ch)
         if ch.peer is not None and ch.bridge is None:
             self._end_dial(ch, "CANCEL", hang_up_callee=True)
+        if ch.bridge is not None:
+            self._leave_bridge(ch)
         if context == CONNECT:
             self._dial_agent(ch)
         elif context == HOLD:
@@ -754,6 +756,35 @@ class SimPbx:
         self._fallback_leave(ch)
         self._event("SoftHangupRequest", [*ch.fields(), ("Cause", str(cause))])
         self._finish(ch, cause)
+
+    def _leave_bridge(self, ch: Channel) -> None:
+        """A caller redirected out of a call (a transfer): both leave the bridge, and the
+        agent's leg, whose Dial is over, hangs up (transcript 07's order)."""
+        other = ch.peer
+        bridge = ch.bridge
+        assert bridge is not None
+        base = bridge_fields(bridge)
+        for n, leaving in ((1, ch), (0, other)):
+            if leaving is None:
+                continue
+            self._event(
+                "BridgeLeave",
+                [
+                    *base,
+                    ("BridgeNumChannels", str(n)),
+                    ("BridgeVideoSourceMode", "none"),
+                    *leaving.fields(),
+                ],
+            )
+            leaving.bridge = None
+        self._event(
+            "BridgeDestroy", [*base, ("BridgeNumChannels", "0"), ("BridgeVideoSourceMode", "none")]
+        )
+        ch.peer = None
+        ch.queue_member = None
+        if other is not None:
+            other.peer = None
+            self._finish(other, 16)
 
     def _teardown_bridge(self, first: Channel, second: Channel, cause: int) -> None:
         """First hangs up in a two-party bridge (order as in transcript 09)."""
