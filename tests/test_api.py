@@ -121,6 +121,8 @@ async def test_health_ready_metrics_and_openapi(db_url: str, tmp_path: Any) -> N
         assert "cti_ami_connected 1.0" in text
         assert 'cti_queue_calls_waiting{queue="benefits"} 0.0' in text
         assert "cti_http_request_duration_seconds_bucket" in text
+        assert "cti_bus_slow_consumers_total 0.0" in text
+        assert "cti_acd_commands_dropped_total 0.0" in text
         status, doc = await w.call("GET", "/openapi.json", None)
         assert doc["openapi"] == "3.1.0"
         assert "ScreenPop" in doc["components"]["schemas"]
@@ -896,3 +898,13 @@ async def test_the_agent_transfers_a_call_to_a_queue(db_url: str, tmp_path: Any)
         states = {a.id: str(a.state) for a in acd.acd.agents()}
         assert states["a1"] in ("wrap_up", "ready")
         assert not ch.hung_up  # the citizen stayed on the line through the transfer
+
+
+def test_the_login_limiter_forgets_old_failures_and_keeps_no_idle_keys() -> None:
+    limiter = auth.LoginLimiter(attempts=2, window_s=10)
+    for t in (0.0, 1.0):
+        limiter.failed("sue", "10.0.0.1", now=t)
+    assert limiter.blocked("sue", "10.0.0.9", now=2.0)  # the user is blocked everywhere
+    assert limiter.blocked("bob", "10.0.0.1", now=2.0)  # and the address for every user
+    assert not limiter.blocked("sue", "10.0.0.1", now=20.0)
+    assert limiter._failures == {}  # nothing kept for users and addresses at rest

@@ -7,7 +7,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 
@@ -74,6 +74,13 @@ class Core:
         self.store = store
         self.ivr = ivr
         self.bus = EventBus()
+        # The client calls into the feed only once started, so it can come first.
+        self.ami = AmiClient(
+            settings.ami,
+            on_event=lambda raw: self.feed.on_raw(raw),
+            on_connected=self._on_connected,
+            on_session_start=lambda: self.feed.begin_session(),
+        )
         publish_call = _both(publish_call, self._to_bus_call)
         publish_acd = _both(publish_acd, self._to_bus_acd)
         if store is not None:
@@ -82,18 +89,12 @@ class Core:
         self.recording: RecordingService | None = None
         if acd_config is not None and store is not None and settings.recording.enabled:
             self.recording = RecordingService(
-                _Later(self), self._caller_channel, settings.recording.dir, store.put, time.time
+                self.ami, self._caller_channel, settings.recording.dir, store.put, time.time
             )
             publish_call = _both(publish_call, self.recording.on_call_event)
             publish_acd = _both(publish_acd, self.recording.on_acd_event)
         self.tracker = CallTracker()
         self.feed = AmiFeed(self.tracker, publish=publish_call, clock=time.time)
-        self.ami = AmiClient(
-            settings.ami,
-            on_event=self.feed.on_raw,
-            on_connected=self._on_connected,
-            on_session_start=self.feed.begin_session,
-        )
         self.acd: AcdService | None = None
         if acd_config is not None:
 
@@ -141,16 +142,6 @@ class Core:
             await self.recording.close()
         if self.store is not None:
             await self.store.close()
-
-
-class _Later:
-    """The AMI client of a Core, for parts built before it (they only send later)."""
-
-    def __init__(self, core: Core) -> None:
-        self._core = core
-
-    async def send_action(self, fields: dict[str, Any], *, timeout: float | None = None) -> Any:
-        return await self._core.ami.send_action(fields, timeout=timeout)
 
 
 def _both(first: Callable[[_E], None], second: Callable[[_E], None]) -> Callable[[_E], None]:

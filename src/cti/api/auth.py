@@ -135,19 +135,24 @@ class LoginLimiter:
         self.attempts, self.window_s = attempts, window_s
         self._failures: dict[str, deque[float]] = {}
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
+    def _recent(self, key: str, now: float) -> int:
+        """Failures of `key` in the window; keys with none are dropped (bounded memory)."""
+        q = self._failures.get(key)
+        if q is None:
+            return 0
         while q and q[0] < now - self.window_s:
             q.popleft()
-        return q
+        if not q:
+            del self._failures[key]
+        return len(q)
 
     def blocked(self, username: str, address: str, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
-        return any(
-            len(self._recent(k, now)) >= self.attempts for k in (f"u:{username}", f"a:{address}")
-        )
+        return any(self._recent(k, now) >= self.attempts for k in (f"u:{username}", f"a:{address}"))
 
     def failed(self, username: str, address: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         for key in (f"u:{username}", f"a:{address}"):
-            self._recent(key, now).append(now)
+            self._recent(key, now)
+            q = self._failures.setdefault(key, deque(maxlen=self.attempts))
+            q.append(now)

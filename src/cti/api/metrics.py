@@ -43,6 +43,19 @@ class CtiCollector(Collector):
             "event bus subscribers (websocket clients and others)",
             value=core.bus.subscribers,
         )
+        yield CounterMetricFamily(
+            "cti_bus_slow_consumers",
+            "subscribers cut off for not reading their buffer",
+            value=core.bus.cut_off,
+        )
+        if core.ivr is not None:
+            agi = core.ivr.agi
+            yield GaugeMetricFamily("cti_agi_sessions", "FastAGI sessions now", value=agi.sessions)
+            yield CounterMetricFamily(
+                "cti_agi_sessions_refused",
+                "FastAGI connections over the cap",
+                value=agi.refused,
+            )
         if self.api is not None:
             yield GaugeMetricFamily(
                 "cti_websocket_agents",
@@ -63,6 +76,11 @@ class CtiCollector(Collector):
         acd = core.acd
         if acd is None:
             return
+        yield CounterMetricFamily(
+            "cti_acd_commands_dropped",
+            "PBX commands dropped: the AMI side hopelessly behind",
+            value=acd.dropped_commands,
+        )
         now = acd.now()
         waiting = GaugeMetricFamily("cti_queue_calls_waiting", "calls waiting", labels=["queue"])
         longest = GaugeMetricFamily(

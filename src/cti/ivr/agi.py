@@ -52,7 +52,6 @@ class AgiReply:
     result: int | None  # None for `result=` (e.g. GET DATA timeout)
     data: str | None  # the text in parentheses: a variable's value, "timeout"
     endpos: int | None = None
-    raw: str = ""
 
     @property
     def timed_out(self) -> bool:
@@ -75,7 +74,6 @@ def parse_reply(lines: list[str]) -> AgiReply:
             int(number) if number else None,
             data,
             int(endpos) if endpos else None,
-            first,
         )
     code_text = first[:3]
     if not _CODE.match(code_text) or first[3:4] not in (" ", "-", ""):

@@ -32,7 +32,6 @@ class Definitions:
     def __init__(self, path: Path | None, definition: m.IvrDefinition) -> None:
         self.path = path
         self.current = definition
-        self.reloads = 0
 
     def reload(self) -> list[str]:
         """Re-read the file; [] if it took effect, else the problems (old one kept)."""
@@ -43,7 +42,6 @@ class Definitions:
         except ConfigError as exc:
             log.error("ivr.reload_refused", problems=exc.problems)
             return exc.problems
-        self.reloads += 1
         log.info("ivr.reloaded", file=str(self.path), scripts=sorted(self.current.scripts))
         return []
 
@@ -63,7 +61,6 @@ class Ivr:
     def __init__(self, definitions: Definitions, services: IvrServices | None = None) -> None:
         self.definitions = definitions
         self.services = services or IvrServices()
-        self.sessions = 0
         self.where: dict[str, str] = {}  # channel -> the node its caller is in now
 
     def route(self, script: str) -> Handler | None:
@@ -78,7 +75,6 @@ class Ivr:
 
     async def run(self, script: str, s: AgiSession) -> None:
         definition = self.definitions.current  # this caller keeps this one to the end
-        self.sessions += 1
         path: list[str] = []
         name: str | None = definition.scripts[script]
         steps = 0

@@ -206,7 +206,7 @@ class _Session:
         return f"200 result={self.ch.state}\n"
 
     async def _stream_file(self, args: list[str]) -> str:
-        name, escape = args[0], args[1]
+        escape = args[1]  # args[0], the prompt, always "exists" here
         keys = self._next_keys()
         if keys and keys[0] in escape:
             if not await self._wait(PROMPT_S / 2):
@@ -215,7 +215,6 @@ class _Session:
             return f"200 result={ord(keys[0])} endpos=4000\n"
         if not await self._wait(PROMPT_S):
             return "200 result=-1 endpos=8160\n"
-        del name
         return "200 result=0 endpos=16000\n"
 
     async def _get_data(self, args: list[str]) -> str:

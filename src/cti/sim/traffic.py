@@ -77,7 +77,6 @@ class CallerBook:
 @dataclass
 class TrafficCounts:
     offered: int = 0
-    repeat_callers: int = 0
 
 
 class Traffic:
@@ -112,10 +111,7 @@ class Traffic:
             day += 1
 
     def citizen(self, plan: CallPlan) -> Citizen:
-        seen = len(self.callers.known)
         number = self.callers.next()
-        if len(self.callers.known) == seen:
-            self.counts.repeat_callers += 1
         queue = self.queue_of[plan.topic]
         return Citizen(
             number=number,

@@ -302,12 +302,6 @@ class EmbeddedPostgres:
             proc.wait()
         log.info("embedded_pg.stopped", port=self.port)
 
-    def kill(self) -> None:
-        """Stop the server abruptly, as a crash would (tests of the outage paths)."""
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-
     def __enter__(self) -> EmbeddedPostgres:
         self.start()
         return self
