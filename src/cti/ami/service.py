@@ -28,7 +28,9 @@ E = TypeVar("E", bound=m.AmiEvent)
 
 
 class ActionSender(Protocol):
-    async def send_action(self, fields: dict[str, str], *, timeout: float | None = None) -> Any: ...
+    """What sends AMI actions (the AmiClient; list values become repeated headers)."""
+
+    async def send_action(self, fields: dict[str, Any], *, timeout: float | None = None) -> Any: ...
 
 
 class AmiFeed:

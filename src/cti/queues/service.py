@@ -30,6 +30,7 @@ import structlog
 
 from cti.ami import models as m
 from cti.ami.errors import AmiError, OriginateFailed
+from cti.ami.service import ActionSender
 from cti.queues.engine import Acd
 from cti.queues.errors import AcdError
 from cti.queues.events import (
@@ -61,10 +62,6 @@ _DIAL_FAILURES: dict[str, OfferFailure] = {
 # OriginateResponse Reason -> why the agent's phone did not take the callback.
 _ORIGINATE_FAILURES: dict[int, OfferFailure] = {3: "no_answer", 5: "busy"}
 COMMAND_QUEUE = 10_000  # commands waiting for AMI; beyond this the PBX is hopelessly behind
-
-
-class ActionSender(Protocol):
-    async def send_action(self, fields: dict[str, Any], *, timeout: float | None = None) -> Any: ...
 
 
 class Subscribable(Protocol):

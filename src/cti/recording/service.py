@@ -16,22 +16,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 import structlog
 
 from cti.ami import events as ce
 from cti.ami.errors import AmiError
+from cti.ami.service import ActionSender
 from cti.queues import events as qe
 from cti.store.outbox import Record
 
 log = structlog.get_logger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 QUEUE_LIMIT = 1000
-
-
-class ActionSender(Protocol):
-    async def send_action(self, fields: dict[str, Any], *, timeout: float | None = None) -> Any: ...
 
 
 @dataclass
