@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from acd_helpers import agent, config, states
+from acd_helpers import agent, check_invariants, config, states
 from cti.config import ConfigError
 from cti.queues import Acd, AcdError, load_acd_config
 from cti.queues.events import (
@@ -562,3 +562,72 @@ def test_helper_keeps_an_expert_of_its_own_queue_ready() -> None:
     acd.tick(58)
     assert [c.state for c in acd.calls() if c.id == "b2"] == ["waiting"]
     assert connects(acd.tick(59)) == [("b2", "helper")]
+
+
+# --- hold, transfer to an agent, removing agents -----------------------------------------
+
+
+def test_hold_and_resume_keep_the_agent_on_the_call() -> None:
+    acd = two_level_acd()
+    ready_all(acd, "expert")
+    acd.call_arrived("c1", "benefits", 0)
+    with pytest.raises(AcdError) as exc:
+        acd.hold("c1", 1)  # ringing, not talking yet
+    assert exc.value.code == "call_not_connected"
+    acd.offer_answered("c1", 2)
+    d = acd.hold("c1", 10)
+    assert [(type(e).__name__, e.agent) for e in d.events] == [("CallHeld", "expert")]
+    assert [(c.state, c.held) for c in acd.calls()] == [("connected", True)]
+    with pytest.raises(AcdError) as exc:
+        acd.hold("c1", 11)
+    assert exc.value.code == "already_held"
+    [resumed] = acd.resume("c1", 40).events
+    assert (type(resumed).__name__, resumed.held_s) == ("CallResumed", 30)
+    with pytest.raises(AcdError) as exc:
+        acd.resume("c1", 41)
+    assert exc.value.code == "not_held"
+    assert states(acd)["expert"] == ("on_call", None)
+    check_invariants(acd)
+
+
+def test_transfer_to_an_agent_offers_the_call_and_wraps_up_the_first() -> None:
+    acd = two_level_acd()
+    ready_all(acd, "expert")
+    acd.call_arrived("c1", "benefits", 0)
+    acd.offer_answered("c1", 2)
+    for target, code in (("junior", "agent_not_ready"), ("expert", "same_agent")):
+        with pytest.raises(AcdError) as exc:
+            acd.transfer_to_agent("c1", target, 5)
+        assert exc.value.code == code
+    acd.login("junior", 5, ready=True)
+    acd.hold("c1", 6)
+    d = acd.transfer_to_agent("c1", "junior", 10)
+    kinds = [type(e).__name__ for e in d.events]
+    assert (
+        kinds.index("CallCompleted") < kinds.index("CallTransferred") < kinds.index("CallOffered")
+    )
+    assert connects(d) == [("c1", "junior")]
+    assert states(acd)["expert"] == ("wrap_up", None)
+    assert [(c.agent, c.state, c.held) for c in acd.calls()] == [("junior", "offered", False)]
+    check_invariants(acd)
+    # Not answered: the call waits in the queue's line; nobody is double-booked.
+    acd.offer_failed("c1", "no_answer", 25)
+    assert states(acd)["junior"] == ("not_ready", "missed")
+    assert [c.state for c in acd.calls()] == ["waiting"]
+    check_invariants(acd)
+    assert connects(acd.tick(30)) == [("c1", "expert")]  # wrap-up (20 s) is over
+    stats = acd.queue_stats("benefits")
+    assert (stats.offered, stats.answered) == (2, 1)
+
+
+def test_only_a_logged_out_agent_can_be_removed() -> None:
+    acd = two_level_acd()
+    acd.login("junior", 0)
+    with pytest.raises(AcdError) as exc:
+        acd.remove_agent("junior", 1)
+    assert exc.value.code == "agent_logged_in"
+    acd.remove_agent("other", 1)
+    assert sorted(states(acd)) == ["expert", "junior"]
+    with pytest.raises(AcdError) as exc:
+        acd.remove_agent("other", 2)
+    assert exc.value.code == "unknown_agent"

@@ -28,6 +28,7 @@ ACTION_CLASSES = {
     "MixMonitorMute": {"system", "call"},
     "PlayDTMF": {"call"},
     "PJSIPNotify": {"system"},
+    "Bridge": {"call"},
 }
 
 
@@ -37,6 +38,7 @@ def contexts() -> set[str]:
 
 def test_every_context_the_cti_and_the_simulator_use_is_in_the_dialplan() -> None:
     used_by_cti = {acd_service.HOLD, acd_service.CONNECT, acd_service.CALLBACK}
+    used_by_cti |= {acd_service.HELD, acd_service.AGENT_HELD, acd_service.TRANSFER_OUT}
     used_by_cti |= set(acd_service.OVERFLOW_CONTEXTS.values())
     simulated = {
         pbx.INBOUND,
@@ -46,6 +48,9 @@ def test_every_context_the_cti_and_the_simulator_use_is_in_the_dialplan() -> Non
         pbx.CALLBACK,
         pbx.VOICEMAIL,
         pbx.FALLBACK,
+        pbx.HELD,
+        pbx.AGENT_HELD,
+        pbx.TRANSFER_OUT,
     }
     assert used_by_cti <= contexts()
     assert simulated <= contexts()
@@ -63,6 +68,7 @@ def test_every_variable_the_cti_relies_on_is_set_or_read_there() -> None:
         "CTI_NEXT",
         "AGISTATUS",
         "CTI_SURVEY",
+        "CTI_TRANSFER_NUMBER",
     ):
         assert re.search(rf"\b{name}\b", EXTENSIONS), name
 

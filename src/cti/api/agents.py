@@ -1,21 +1,27 @@
 """REST for agents' profiles and queues' configuration.
 
-Changes made here apply at once but live in memory: the ACD file stays the source of
-truth at start (write the change there too, or it is gone after a restart).
+Changes made here apply at once and are stored (`agent_profiles`): at start the CTI
+applies them over the ACD file, so they survive a restart.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from cti.queues.errors import AcdError
 from cti.queues.models import AgentProfile
+from cti.store import agents as stored
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from cti.api.app import ApiServer
+    from cti.queues.service import AcdService
 
 
 SkillName = Annotated[str, Field(min_length=1, max_length=64)]
@@ -72,22 +78,37 @@ def add_agent_routes(api: ApiServer) -> None:
         )
 
     async def write(request: web.Request) -> web.Response:
-        api._need(request, "admin")
+        principal = api._need(request, "admin")
         agent_id = request.match_info["agent_id"]
         data: AgentProfileIn = await api._body(request, AgentProfileIn)
         acd = api._acd()
         new = AgentProfile(
             id=agent_id, endpoint=data.endpoint, skills=data.skills, queues=tuple(data.queues)
         )
-        acd.apply(acd.acd.upsert_agent(new, acd.now()))
+        created = acd.acd.profile(agent_id) is None
+        # Stored and applied together: a change the ACD refuses is not kept either.
+        async with api._db() as conn, conn.transaction():
+            await stored.save_agent(conn, new, principal.username)
+            acd.apply(acd.acd.upsert_agent(new, acd.now()))
         return web.json_response(
-            {
+            status=201 if created else 200,
+            data={
                 "id": agent_id,
                 "endpoint": new.endpoint,
                 "skills": dict(new.skills),
                 "queues": list(new.queues),
-            }
+            },
         )
+
+    async def remove(request: web.Request) -> web.Response:
+        principal = api._need(request, "admin")
+        agent_id = request.match_info["agent_id"]
+        acd = api._acd()
+        profile(agent_id)
+        async with api._db() as conn, conn.transaction():
+            await stored.remove_agent(conn, agent_id, principal.username)
+            acd.apply(acd.acd.remove_agent(agent_id, acd.now()))
+        return web.json_response({"deleted": agent_id})
 
     async def queue(request: web.Request) -> web.Response:
         api._need(request, "supervisor", "admin", "integrator")
@@ -105,6 +126,21 @@ def add_agent_routes(api: ApiServer) -> None:
         [
             web.get("/api/v1/agents/{agent_id}", read),
             web.put("/api/v1/agents/{agent_id}", write),
+            web.delete("/api/v1/agents/{agent_id}", remove),
             web.get("/api/v1/queues/{queue}", queue),
         ]
     )
+
+
+async def apply_saved_agents(conn: Any, acd: AcdService) -> int:
+    """At start: the agents changed over the API, applied over the ACD file."""
+    changed, removed = await stored.saved_agents(conn)
+    for p in changed:
+        try:
+            acd.apply(acd.acd.upsert_agent(p, acd.now()))
+        except AcdError as exc:  # e.g. a queue since taken out of the ACD file
+            log.warning("api.saved_agent_not_applied", agent=p.id, code=exc.code)
+    for agent_id in removed:
+        if acd.acd.profile(agent_id) is not None:
+            acd.apply(acd.acd.remove_agent(agent_id, acd.now()))
+    return len(changed) + len(removed)

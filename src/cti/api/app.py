@@ -32,11 +32,13 @@ from cti.api.models import (
     LoginRequest,
     QueueLive,
     StateChange,
+    TransferTarget,
     WsResume,
 )
 from cti.queues.errors import AcdError
 from cti.store.callers import screen_pop
 from cti.store.errors import StoreError
+from cti.store.phone import normalise
 
 if TYPE_CHECKING:
     from cti.app import Core
@@ -77,7 +79,13 @@ def _event_frame(event: BusEvent) -> dict[str, Any]:
     }
 
 
-ACD_CODES = {"unknown_agent": 404, "unknown_reason": 422, "bad_duration": 422, "unknown_queue": 422}
+ACD_CODES = {
+    "unknown_agent": 404,
+    "unknown_call": 404,
+    "unknown_reason": 422,
+    "bad_duration": 422,
+    "unknown_queue": 422,
+}
 
 
 class ApiServer:
@@ -144,6 +152,15 @@ class ApiServer:
         await self.webhooks.start()
         if self.db_url is not None:
             self.pool = await asyncpg.create_pool(self.db_url, min_size=0, max_size=10, timeout=5)
+            if self.core.acd is not None:
+                from cti.api.agents import apply_saved_agents
+                from cti.store.migrate import migrate
+
+                async with self.pool.acquire() as conn:
+                    await migrate(conn)  # the store may not have connected yet
+                    applied = await apply_saved_agents(conn, self.core.acd)
+                if applied:
+                    log.info("api.saved_agents_applied", changes=applied)
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -452,11 +469,11 @@ class ApiServer:
             elif msg.type == "answer":
                 await self._answer(agent_id)
             elif msg.type == "transfer":
+                await self.transfer(self._current_call(agent_id), msg)
+            elif msg.type in ("hold", "unhold"):
                 acd = self._acd()
-                view = next((a for a in acd.acd.agents() if a.id == agent_id), None)
-                if view is None or view.call is None or str(view.state) != "on_call":
-                    raise ApiError(409, "no_call", "there is no call to transfer")
-                await acd.transfer_to_queue(view.call, msg.queue)
+                call = self._current_call(agent_id)
+                await (acd.hold(call) if msg.type == "hold" else acd.resume(call))
             elif msg.type == "wrap_up":
                 extra = await self._wrap_up(ws, agent_id, msg)
                 await ws.send_json({"type": "ack", "id": msg.id, **extra})
@@ -466,7 +483,7 @@ class ApiServer:
                 acd.apply(acd.acd.extend_wrap_up(agent_id, msg.seconds, acd.now()))
             else:
                 self._change_state(agent_id, msg.type, getattr(msg, "reason", None))
-        except (ApiError, AcdError) as exc:
+        except (ApiError, AcdError, StoreError) as exc:
             code = exc.code
             await ws.send_json(
                 {"type": "error", "id": msg.id, "code": code, "message": exc.message}
@@ -479,10 +496,31 @@ class ApiServer:
             return
         await ws.send_json({"type": "ack", "id": msg.id})
 
+    def _current_call(self, agent_id: str) -> str:
+        """The call the agent is talking on (409 `no_call` otherwise)."""
+        view = self._acd().acd.agent_view(agent_id)
+        if view is None or view.call is None or str(view.state) != "on_call":
+            raise ApiError(409, "no_call", "the agent is not on a call")
+        return str(view.call)
+
+    async def transfer(self, call: str, target: TransferTarget) -> None:
+        """Hand an answered call to a queue, an agent or an outside number."""
+        acd = self._acd()
+        try:
+            if target.queue is not None:
+                await acd.transfer_to_queue(call, target.queue)
+            elif target.agent is not None:
+                await acd.transfer_to_agent(call, target.agent)
+            else:
+                assert target.number is not None
+                await acd.transfer_to_number(call, normalise(target.number))
+        except AmiError as exc:
+            raise ApiError(409, "pbx_refused", str(exc)) from None
+
     async def _answer(self, agent_id: str) -> None:
         """PJSIPNotify `Event: talk` to the agent's ringing phone."""
         acd = self._acd()
-        view = next((a for a in acd.acd.agents() if a.id == agent_id), None)
+        view = acd.acd.agent_view(agent_id)
         profile = acd.acd.profile(agent_id)
         if view is None or profile is None or str(view.state) != "reserved":
             raise ApiError(409, "not_ringing", "no call is ringing for this agent")
@@ -503,7 +541,7 @@ class ApiServer:
 
     async def _hangup(self, agent_id: str) -> None:
         acd = self._acd()
-        view = next((a for a in acd.acd.agents() if a.id == agent_id), None)
+        view = acd.acd.agent_view(agent_id)
         channel = acd.caller_channel(view.call) if view is not None and view.call else None
         if channel is None:
             raise ApiError(409, "no_call", "there is no call to hang up")
@@ -518,7 +556,7 @@ class ApiServer:
         from cti.store.outbox import Record
 
         acd = self._acd()
-        view = next((a for a in acd.acd.agents() if a.id == agent_id), None)
+        view = acd.acd.agent_view(agent_id)
         call = self.last_call.get(agent_id)
         if view is None or str(view.state) != "wrap_up" or call is None:
             raise ApiError(409, "not_in_wrap_up", "there is no call to wrap up")
@@ -651,7 +689,7 @@ class ApiServer:
                     raise ApiError(409, "resume_gap", "events since then are gone; reload")
                 for event in missed:
                     await ws.send_json(_event_frame(event))
-        except (ApiError, AcdError) as exc:
+        except (ApiError, AcdError, StoreError) as exc:
             await ws.send_json(
                 {"type": "error", "id": msg.id, "code": exc.code, "message": exc.message}
             )
@@ -662,12 +700,13 @@ class ApiServer:
         """Originate the supervisor's phone into ChanSpy on the agent's channel
         (q: no beep; E: end with the call; w: whisper; B: barge)."""
         acd = self._acd()
-        view = next((a for a in acd.acd.agents() if a.id == msg.agent), None)
+        view = acd.acd.agent_view(msg.agent)
         if view is None:
             raise ApiError(404, "unknown_agent", f"no agent {msg.agent!r}")
         if view.call is None or str(view.state) != "on_call":
             raise ApiError(409, "no_call", f"agent {msg.agent} is not on a call")
-        profile = next(p for p in acd.acd.config.agents if p.id == msg.agent)
+        profile = acd.acd.profile(msg.agent)
+        assert profile is not None
         options = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}[msg.type]
         try:
             await self.core.ami.send_action(
@@ -688,7 +727,7 @@ class ApiServer:
     def _recording(self, agent_id: str, pause: bool) -> None:
         recorder = self.core.recording
         acd = self._acd()
-        view = next((a for a in acd.acd.agents() if a.id == agent_id), None)
+        view = acd.acd.agent_view(agent_id)
         if recorder is None or view is None or view.call is None:
             raise ApiError(409, "no_recording", "there is no call being recorded")
         if not recorder.pause(view.call, pause):

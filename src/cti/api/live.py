@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from cti.api.models import TransferTarget
 from cti.store.announcements import AnnouncementIn, add_announcement
 from cti.store.phone import normalise
 
@@ -80,7 +81,7 @@ def add_live_routes(api: ApiServer) -> None:
         if principal.role == "agent" and principal.agent_id != data.agent:
             raise ApiError(403, "forbidden", "an agent may place calls only from its own phone")
         acd = api._acd()
-        profile = next((p for p in acd.acd.config.agents if p.id == data.agent), None)
+        profile = acd.acd.profile(data.agent)
         if profile is None:
             raise ApiError(404, "unknown_agent", f"no agent {data.agent!r}")
         number = normalise(data.number)
@@ -100,6 +101,17 @@ def add_live_routes(api: ApiServer) -> None:
         except AmiError as exc:
             raise ApiError(409, "call_failed", str(exc)) from None
         return web.json_response({"agent": data.agent, "number": number}, status=201)
+
+    async def transfer(request: web.Request) -> web.Response:
+        principal = api._need(request, "supervisor", "admin", "integrator")
+        call = request.match_info["call_id"]
+        target: TransferTarget = await api._body(request, TransferTarget)
+        await api.transfer(call, target)
+        async with api._db() as conn:
+            from cti.api.auth import audit
+
+            await audit(conn, principal.username, "call_transfer", call)
+        return web.json_response({"call": call, **target.model_dump(exclude_none=True)})
 
     async def announcements(request: web.Request) -> web.Response:
         api._need(request, "supervisor", "admin", "integrator")
@@ -148,6 +160,7 @@ def add_live_routes(api: ApiServer) -> None:
             web.get("/api/v1/calls", calls),
             web.post("/api/v1/calls", click_to_call),
             web.delete("/api/v1/calls/{call_id}", hang_up),
+            web.post("/api/v1/calls/{call_id}/transfer", transfer),
             web.get("/api/v1/announcements", announcements),
             web.post("/api/v1/announcements", add),
             web.delete("/api/v1/announcements/{announcement_id}", remove),

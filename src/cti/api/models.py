@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from cti.store.models import CaseCreate
 
@@ -105,11 +105,30 @@ class WsHangup(_Msg):
     type: Literal["hangup"]
 
 
-class WsTransfer(_Msg):
-    """Hand the current call to another queue (the caller keeps no place: a new arrival)."""
+class TransferTarget(_In):
+    """Where an answered call goes: exactly one of a queue (a new arrival there), a
+    ready agent (offered at once; back in line if unanswered) or an outside number."""
 
+    queue: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    agent: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    number: Annotated[str, Field(min_length=3, max_length=32)] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TransferTarget:
+        given = [n for n in ("queue", "agent", "number") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of queue, agent, number (got {given or 'none'})")
+        return self
+
+
+class WsTransfer(_Msg, TransferTarget):
     type: Literal["transfer"]
-    queue: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class WsHold(_Msg):
+    """Put the current call on hold (music for the citizen) or take it back."""
+
+    type: Literal["hold", "unhold"]
 
 
 class WsAnswer(_Msg):
@@ -139,6 +158,7 @@ AgentMessage = Annotated[
     | WsPing
     | WsHangup
     | WsAnswer
+    | WsHold
     | WsTransfer
     | WsWrapUp,
     Field(discriminator="type"),

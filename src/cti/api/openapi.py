@@ -46,9 +46,74 @@ def _list(model: type[BaseModel]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _op(
+    summary: str,
+    codes: tuple[int, ...],
+    ok: str = "200",
+    body: type[BaseModel] | None = None,
+    param: str | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "security": [{"bearer": []}],
+        "responses": {ok: {"description": "done"}, **_errors(*codes)},
+    }
+    if param is not None:
+        op["parameters"] = [_path_param(param)]
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": _json(body)}
+    return op
+
+
+def _more_paths() -> dict[str, Any]:
+    from cti.api.agents import AgentProfileIn
+    from cti.api.models import TransferTarget
+
+    return {
+        "/api/v1/me": {"get": _op("who the token belongs to", (401,))},
+        "/api/v1/agents/{agent_id}": {
+            "get": _op(
+                "an agent's profile, state and statistics", (401, 403, 404), param="agent_id"
+            ),
+            "put": _op(
+                "add (201) or change an agent's endpoint, skills and queues (stored)",
+                (401, 403, 422),
+                body=AgentProfileIn,
+                param="agent_id",
+            ),
+            "delete": _op(
+                "remove a logged-out agent (stored)", (401, 403, 404, 409), param="agent_id"
+            ),
+        },
+        "/api/v1/queues/{queue}": {
+            "get": _op("a queue's configuration and live figures", (401, 403, 404), param="queue")
+        },
+        "/api/v1/calls/{call_id}/transfer": {
+            "post": _op(
+                "hand an answered call to a queue, a ready agent or an outside number (audited)",
+                (401, 403, 404, 409, 422),
+                body=TransferTarget,
+                param="call_id",
+            )
+        },
+        "/api/v1/announcements/{announcement_id}": {
+            "delete": _op("delete a notice", (401, 403, 404), param="announcement_id")
+        },
+    }
+
+
 def document() -> dict[str, Any]:
+    from cti.api.agents import AgentProfileIn
+    from cti.api.live import ClickToCall
+    from cti.api.models import TransferTarget
+    from cti.store.announcements import AnnouncementIn
+
     schemas: dict[str, Any] = {}
-    for model in _MODELS:
+    for model in [*_MODELS, AgentProfileIn, TransferTarget, ClickToCall, AnnouncementIn]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -74,6 +139,7 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
+            **_more_paths(),
             "/api/v1/calls": {
                 "get": {
                     "summary": "live calls",

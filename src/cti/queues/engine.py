@@ -36,10 +36,13 @@ from cti.queues.events import (
     CallbackAccepted,
     CallbackFailed,
     CallCompleted,
+    CallHeld,
     CallOffered,
     CallOverflowed,
     CallQueued,
     CallRequeued,
+    CallResumed,
+    CallTransferred,
     CancelOffer,
     ConnectToAgent,
     Decisions,
@@ -94,10 +97,18 @@ class _Call:
     offered_at: float = 0.0
     answered_at: float = 0.0
     step: int = 0  # relaxation steps in force
-    epoch: int = 0  # bumps on every state change; stale timers compare it
+    # Bumps on every state change; stale timers compare it. It starts at seq << 20 so
+    # that a call id that comes back (a transfer: a new arrival with the same id) never
+    # matches the timers left by its earlier life.
+    epoch: int = 0
+
+    def __post_init__(self) -> None:
+        self.epoch = self.seq << 20
+
     callback_number: str | None = None
     calling_back: bool = False  # the current offer is the callback to the citizen
     overflow_offered: bool = False
+    held_since: float | None = None  # on hold (answered calls only)
 
 
 @dataclass(slots=True, eq=False)
@@ -136,6 +147,7 @@ class CallView:
     entered: float
     arrived: float
     callback_number: str | None
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +216,15 @@ class Acd:
         self._index(agent)
         if agent.state == AgentState.READY:
             self._agent_available(agent)
+        return self._flush()
+
+    def remove_agent(self, agent_id: str, now: float) -> Decisions:
+        """Take an agent out of the center; only a logged-out agent can be removed."""
+        self._advance(now)
+        agent = self._agent(agent_id)
+        if agent.state != AgentState.LOGGED_OUT:
+            raise AcdError("agent_logged_in", f"agent {agent_id} is logged in: log it out first")
+        del self._agents[agent_id]
         return self._flush()
 
     def login(self, agent_id: str, now: float, ready: bool = False) -> Decisions:
@@ -332,10 +353,56 @@ class Acd:
     def call_ended(self, call_id: str, now: float) -> Decisions:
         """An answered call was hung up (either side): the agent goes to wrap-up."""
         self._advance(now)
-        call = self._call(call_id)
-        if call.state != "connected":
-            raise AcdError("call_not_connected", f"call {call_id} is {call.state}, not connected")
+        self._complete(self._connected(call_id))
+        return self._flush()
+
+    def hold(self, call_id: str, now: float) -> Decisions:
+        """The agent puts the citizen on hold; the agent stays on the call."""
+        self._advance(now)
+        call = self._connected(call_id)
+        if call.held_since is not None:
+            raise AcdError("already_held", f"call {call_id} is on hold already")
+        call.held_since = self._now
+        agent = call.agent
+        assert agent is not None
+        self._out.events.append(CallHeld(self._now, call.id, call.queue, agent.profile.id))
+        return self._flush()
+
+    def resume(self, call_id: str, now: float) -> Decisions:
+        """The citizen on hold is back in the conversation."""
+        self._advance(now)
+        call = self._connected(call_id)
+        if call.held_since is None:
+            raise AcdError("not_held", f"call {call_id} is not on hold")
+        held, call.held_since = self._now - call.held_since, None
+        agent = call.agent
+        assert agent is not None
+        self._out.events.append(CallResumed(self._now, call.id, call.queue, agent.profile.id, held))
+        return self._flush()
+
+    def transfer_to_agent(self, call_id: str, agent_id: str, now: float) -> Decisions:
+        """Hand an answered call straight to a ready agent: the first agent goes to
+        wrap-up, the second is offered the call. Like a transfer to a queue, it is a new
+        arrival in the call's queue (offered again, its place taken now): if the agent
+        does not answer, it waits in that line like any other call."""
+        self._advance(now)
+        call = self._connected(call_id)
+        target = self._agent(agent_id)
+        first = call.agent
+        assert first is not None
+        if target is first:
+            raise AcdError("same_agent", f"agent {agent_id} already has call {call_id}")
+        if target.state != AgentState.READY or not target.reachable:
+            raise AcdError("agent_not_ready", f"agent {agent_id} is {target.state}, not ready")
         self._complete(call)
+        self._seq += 1
+        handed = _Call(call.id, call.queue, call.priority, call.arrived, self._now, self._seq)
+        self._calls[call.id] = handed
+        self._queues[call.queue].stats.offered += 1
+        self._out.events.append(
+            CallTransferred(self._now, call.id, call.queue, first.profile.id, agent_id)
+        )
+        self._offer(handed, target)
         return self._flush()
 
     def caller_hung_up(self, call_id: str, now: float) -> Decisions:
@@ -386,18 +453,15 @@ class Acd:
     # --- views ---------------------------------------------------------------------
 
     def agents(self) -> list[AgentView]:
-        return [
-            AgentView(
-                a.profile.id,
-                a.state,
-                a.reason,
-                a.since,
-                a.call.id if a.call else None,
-                a.pending[0].value if a.pending else None,
-                a.reachable,
-            )
-            for a in self._agents.values()
-        ]
+        return [_agent_view(a) for a in self._agents.values()]
+
+    def agent_view(self, agent_id: str) -> AgentView | None:
+        agent = self._agents.get(agent_id)
+        return None if agent is None else _agent_view(agent)
+
+    def profiles(self) -> list[AgentProfile]:
+        """Every agent's current profile (with the changes made since the configuration)."""
+        return [a.profile for a in self._agents.values()]
 
     def calls(self) -> list[CallView]:
         return [_call_view(c) for c in self._calls.values()]
@@ -443,6 +507,17 @@ class Acd:
             )
         )
 
+    def may_take(self, agent_id: str, call_id: str) -> bool:
+        """Could this agent be handed this call now (ready, reachable, not its own)?"""
+        agent, call = self._agents.get(agent_id), self._calls.get(call_id)
+        return (
+            agent is not None
+            and call is not None
+            and call.agent is not agent
+            and agent.state == AgentState.READY
+            and agent.reachable
+        )
+
     def queue_stats(self, name: str) -> QueueStats:
         return self._queue(name).stats
 
@@ -478,6 +553,12 @@ class Acd:
         call = self._calls.get(call_id)
         if call is None:
             raise AcdError("unknown_call", f"no call {call_id!r} in the ACD")
+        return call
+
+    def _connected(self, call_id: str) -> _Call:
+        call = self._call(call_id)
+        if call.state != "connected":
+            raise AcdError("call_not_connected", f"call {call_id} is {call.state}, not connected")
         return call
 
     def _offered(self, call_id: str) -> _Call:
@@ -885,6 +966,18 @@ def _requirements(q: QueueConfig) -> list[Requirement]:
     return out
 
 
+def _agent_view(a: _Agent) -> AgentView:
+    return AgentView(
+        a.profile.id,
+        a.state,
+        a.reason,
+        a.since,
+        a.call.id if a.call else None,
+        a.pending[0].value if a.pending else None,
+        a.reachable,
+    )
+
+
 def _call_view(c: _Call) -> CallView:
     return CallView(
         c.id,
@@ -894,6 +987,7 @@ def _call_view(c: _Call) -> CallView:
         c.entered,
         c.arrived,
         c.callback_number,
+        c.held_since is not None,
     )
 
 

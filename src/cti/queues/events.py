@@ -75,7 +75,33 @@ class OverflowCall(_Record):
     target: str | None
 
 
-Command = ConnectToAgent | PlaceCallback | CancelOffer | Announce | OverflowCall
+@dataclass(frozen=True, slots=True)
+class ReturnToLine(_Record):
+    """Put a citizen whose conversation broke off (the agent's phone went away while the
+    call was on hold) back on hold in `queue`: a new arrival there."""
+
+    call: str
+    queue: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangUpLeg(_Record):
+    """Hang up an agent's phone left alone in `[cti-agent-held]` (its caller is gone)."""
+
+    call: str
+    channel: str
+
+
+Command = (
+    ConnectToAgent
+    | PlaceCallback
+    | CancelOffer
+    | Announce
+    | OverflowCall
+    | ReturnToLine
+    | HangUpLeg
+)
 
 
 # --- events: facts -----------------------------------------------------------------
@@ -143,6 +169,36 @@ class CallCompleted(_Record):
 
 
 @dataclass(frozen=True, slots=True)
+class CallHeld(_Record):
+    """The agent put the citizen on hold (music); the agent stays on the call."""
+
+    at: float
+    call: str
+    queue: str
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallResumed(_Record):
+    at: float
+    call: str
+    queue: str
+    agent: str
+    held_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred(_Record):
+    """An answered call handed from one agent straight to another (who is offered it)."""
+
+    at: float
+    call: str
+    queue: str
+    agent: str  # the agent who handed it on (now in wrap-up)
+    to_agent: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallAbandoned(_Record):
     at: float
     call: str
@@ -185,6 +241,9 @@ Event = (
     | CallRequeued
     | CallAnswered
     | CallCompleted
+    | CallHeld
+    | CallResumed
+    | CallTransferred
     | CallAbandoned
     | CallOverflowed
     | CallbackAccepted

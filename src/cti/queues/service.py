@@ -14,7 +14,14 @@ The dialplan contract (deploy/asterisk, and the simulator's contexts):
   `[cti-fallback]`; the callback offer sets `CTI_CALLBACK=<number>` when accepted;
 - `PlaceCallback` = async `Originate` of the agent's endpoint into `[cti-callback]` with
   `CTI_CALL_ID` and `CTI_CALLBACK_NUMBER`, which dials the citizen;
-- the caller's `Hangup` is an abandon, or the end of the conversation.
+- the caller's `Hangup` is an abandon, or the end of the conversation;
+- hold = one `Redirect` of the caller to `[cti-held]` (music) and, as its ExtraChannel,
+  of the agent's leg to `[cti-agent-held]` (the phone stays up); resume = the `Bridge`
+  action of the two (transcript 07: when one of them hangs up, the other goes on at
+  the next priority of its context, which hangs up or runs the survey). An agent's leg
+  that hangs up while its caller is on hold ends the conversation and the caller goes
+  back in line (`ReturnToLine`);
+- transfer out = `Setvar CTI_TRANSFER_NUMBER`, `Redirect` to `[cti-transfer-out]`.
 """
 
 from __future__ import annotations
@@ -40,14 +47,17 @@ from cti.queues.events import (
     ConnectToAgent,
     Decisions,
     Event,
+    HangUpLeg,
     OfferFailure,
     OverflowCall,
     PlaceCallback,
+    ReturnToLine,
 )
 
 log = structlog.get_logger(__name__)
 
 HOLD, CONNECT, CALLBACK = "cti-hold", "cti-connect", "cti-callback"
+HELD, AGENT_HELD, TRANSFER_OUT = "cti-held", "cti-agent-held", "cti-transfer-out"
 OVERFLOW_CONTEXTS = {
     "callback": "cti-callback-offer",
     "voicemail": "cti-voicemail",
@@ -103,6 +113,7 @@ class AcdService:
         self._publish = publish or (lambda event: None)
         self._callers: dict[str, _Leg] = {}  # call id -> the citizen's channel
         self._call_of: dict[str, str] = {}  # uniqueid (caller or callback agent leg) -> call id
+        self._agent_legs: dict[str, _Leg] = {}  # call id -> the answering agent's channel
         self._vars: dict[str, dict[str, str]] = {}  # uniqueid -> CTI_* seen
         self._calling_back: set[str] = set()  # calls whose callback is being placed
         self._commands: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE)
@@ -142,14 +153,114 @@ class AcdService:
             raise AcdError("call_not_connected", f"call {call} is not in a conversation")
         if queue not in self.acd.config.queues:
             raise AcdError("unknown_queue", f"no queue {queue!r}")
+        await self._drop_held_agent(call)
         self.apply(self.acd.call_ended(call, self.now()))
-        del self._callers[call]
+        self._forget_caller(call)
+        await self._requeue_channel(leg.channel, queue)
+
+    async def _requeue_channel(self, channel: str, queue: str) -> None:
+        await self._ami.send_action(
+            {"Action": "Setvar", "Channel": channel, "Variable": "CTI_QUEUE", "Value": queue}
+        )
+        await self._redirect(channel, HOLD)
+
+    def _forget_caller(self, call: str) -> _Leg:
+        """The ACD is done with this caller's channel (it leaves for another context)."""
+        leg = self._callers.pop(call)
         self._call_of.pop(leg.uniqueid, None)
         self._vars.pop(leg.uniqueid, None)
+        self._agent_legs.pop(call, None)
+        return leg
+
+    async def transfer_to_agent(self, call: str, agent: str) -> None:
+        """Hand an answered call straight to a ready agent (whose phone rings); if that
+        one does not answer, the call goes back in its queue's line."""
+        view = self.acd.call_view(call)
+        if call not in self._callers or view is None or view.state != "connected":
+            raise AcdError("call_not_connected", f"call {call} is not in a conversation")
+        if self.acd.agent_view(agent) is None:
+            raise AcdError("unknown_agent", f"no agent {agent!r}")
+        if not self.acd.may_take(agent, call):
+            raise AcdError("agent_not_ready", f"agent {agent} is not ready for a call")
+        await self._drop_held_agent(call)
+        self._agent_legs.pop(call, None)
+        self.apply(self.acd.transfer_to_agent(call, agent, self.now()))
+
+    async def transfer_to_number(self, call: str, number: str) -> None:
+        """Send an answered call to an outside number (through the trunk); the agent
+        goes to wrap-up and the ACD is done with the call."""
+        view = self.acd.call_view(call)
+        if call not in self._callers or view is None or view.state != "connected":
+            raise AcdError("call_not_connected", f"call {call} is not in a conversation")
+        channel = self._callers[call].channel
+        await self._drop_held_agent(call)
         await self._ami.send_action(
-            {"Action": "Setvar", "Channel": leg.channel, "Variable": "CTI_QUEUE", "Value": queue}
+            {
+                "Action": "Setvar",
+                "Channel": channel,
+                "Variable": "CTI_TRANSFER_NUMBER",
+                "Value": number,
+            }
         )
-        await self._redirect(leg.channel, HOLD)
+        self.apply(self.acd.call_ended(call, self.now()))
+        self._forget_caller(call)
+        await self._redirect(channel, TRANSFER_OUT)
+
+    async def hold(self, call: str) -> None:
+        """Music for the citizen; the agent's phone stays connected to the CTI."""
+        leg, agent_leg = self._legs(call)
+        if self.acd.call_view(call).held:  # type: ignore[union-attr]  # _legs checked it
+            raise AcdError("already_held", f"call {call} is on hold already")
+        await self._ami.send_action(
+            {
+                "Action": "Redirect",
+                "Channel": leg.channel,
+                "Context": HELD,
+                "Exten": "s",
+                "Priority": "1",
+                "ExtraChannel": agent_leg.channel,
+                "ExtraContext": AGENT_HELD,
+                "ExtraExten": "s",
+                "ExtraPriority": "1",
+            }
+        )
+        self.apply(self.acd.hold(call, self.now()))
+
+    async def resume(self, call: str) -> None:
+        """The citizen on hold and the agent talk again (AMI Bridge)."""
+        leg, agent_leg = self._legs(call)
+        view = self.acd.call_view(call)
+        if view is None or not view.held:
+            raise AcdError("not_held", f"call {call} is not on hold")
+        await self._ami.send_action(
+            {
+                "Action": "Bridge",
+                "Channel1": leg.channel,
+                "Channel2": agent_leg.channel,
+                "Tone": "no",
+            }
+        )
+        self.apply(self.acd.resume(call, self.now()))
+
+    async def _drop_held_agent(self, call: str) -> None:
+        """Handing on a call that is on hold: the first agent's phone, waiting alone in
+        `[cti-agent-held]`, hangs up (not bridged, it would stay up)."""
+        view = self.acd.call_view(call)
+        if view is None or not view.held:
+            return
+        leg = self._agent_legs.pop(call, None)
+        if leg is not None:
+            with contextlib.suppress(AmiError):  # gone already
+                await self._ami.send_action({"Action": "Hangup", "Channel": leg.channel})
+
+    def _legs(self, call: str) -> tuple[_Leg, _Leg]:
+        leg, agent_leg = self._callers.get(call), self._agent_legs.get(call)
+        view = self.acd.call_view(call)
+        if view is None or view.state != "connected" or leg is None:
+            raise AcdError("call_not_connected", f"call {call} is not in a conversation")
+        if agent_leg is None:  # a callback: the agent's phone placed the call
+            raise AcdError("hold_unavailable", f"call {call} cannot be held from the CTI")
+        return leg, agent_leg
 
     def caller_channel(self, call: str) -> str | None:
         """The citizen's channel of a call in the ACD (None once it has hung up)."""
@@ -180,13 +291,16 @@ class AcdService:
         for command in decisions.commands:
             if isinstance(command, PlaceCallback):
                 self._calling_back.add(command.call)
-            try:
-                self._commands.put_nowait(command)
-            except asyncio.QueueFull:
-                self.dropped_commands += 1
-                log.error("acd.command_dropped", command=command.to_dict(), queued=COMMAND_QUEUE)
+            self._put(command)
         self._wake.set()
         return decisions
+
+    def _put(self, command: Command) -> None:
+        try:
+            self._commands.put_nowait(command)
+        except asyncio.QueueFull:
+            self.dropped_commands += 1
+            log.error("acd.command_dropped", command=command.to_dict(), queued=COMMAND_QUEUE)
 
     def _try(self, step: Callable[[], Decisions]) -> None:
         """Apply an engine step caused by the PBX; a refusal means the PBX and the ACD
@@ -231,7 +345,7 @@ class AcdService:
             log.error(
                 "acd.call_refused", call=call, queue=queue, code=exc.code, message=exc.message
             )
-            self._commands.put_nowait(OverflowCall(call, queue, "fallback", None))
+            self._put(OverflowCall(call, queue, "fallback", None))
             self._callers[call] = _Leg(e.channel, e.uniqueid)
             return
         self._callers[call] = _Leg(e.channel, e.uniqueid)
@@ -245,17 +359,20 @@ class AcdService:
             return
         reachable = status in ("Reachable", "NonQualified", "Created")
         endpoint = f"PJSIP/{e.endpoint_name}"
-        for agent in self.acd.config.agents:
+        for agent in self.acd.profiles():
             if agent.endpoint == endpoint:
                 self._try(partial(self.acd.set_reachable, agent.id, reachable, self.now()))
 
     def _on_dial_end(self, e: m.DialEnd) -> None:
         call = self._call_of.get(e.uniqueid)
         if call is not None and e.dial_status == "ANSWER":
+            if call in self._callers and e.dest.uniqueid:
+                self._agent_legs[call] = _Leg(e.dest.channel, e.dest.uniqueid)
             self._try(lambda: self.acd.offer_answered(call, self.now()))
 
     def _on_hangup(self, e: m.Hangup) -> None:
         self._vars.pop(e.uniqueid, None)
+        self._agent_leg_gone(e.uniqueid)
         call = self._call_of.pop(e.uniqueid, None)
         if call is None:
             return
@@ -263,6 +380,10 @@ class AcdService:
         is_caller = leg is not None and leg.uniqueid == e.uniqueid
         if is_caller:
             del self._callers[call]
+            agent_leg = self._agent_legs.pop(call, None)
+            view = self.acd.call_view(call)
+            if agent_leg is not None and view is not None and view.held:
+                self._put(HangUpLeg(call, agent_leg.channel))
         else:
             self._calling_back.discard(call)  # the callback's agent leg is gone
         view = self.acd.call_view(call)
@@ -279,6 +400,19 @@ class AcdService:
             # Abandoned; or, after accepting a callback, the ACD keeps the place.
             self._try(lambda: self.acd.caller_hung_up(call, self.now()))
         # An agent's callback leg that ends unanswered: the OriginateResponse decides.
+
+    def _agent_leg_gone(self, uniqueid: str) -> None:
+        call = next((c for c, leg in self._agent_legs.items() if leg.uniqueid == uniqueid), None)
+        if call is None:
+            return
+        del self._agent_legs[call]
+        view = self.acd.call_view(call)
+        if view is None or not view.held or call not in self._callers:
+            return  # not on hold: the dialplan ends the caller's side (Dial returns)
+        # The agent's phone went away while the citizen was on hold: back in line.
+        self._try(lambda: self.acd.call_ended(call, self.now()))
+        leg = self._forget_caller(call)
+        self._put(ReturnToLine(call, view.queue, leg.channel))
 
     # --- commands -----------------------------------------------------------------------
 
@@ -343,6 +477,10 @@ class AcdService:
                 },
                 timeout=command.ring_timeout_s + 30,
             )
+        elif isinstance(command, HangUpLeg):
+            await self._ami.send_action({"Action": "Hangup", "Channel": command.channel})
+        elif isinstance(command, ReturnToLine):
+            await self._requeue_channel(command.channel, command.queue)
         elif isinstance(command, Announce):
             # Position announcements need the IVR's prompts on the held channel (FastAGI,
             # not built yet); the figures are in the ACD's CallQueued events meanwhile.

@@ -219,10 +219,16 @@ class SimAmiServer:
         )
 
     def _act_redirect(self, session: _Session, action: dict[str, str]) -> None:
+        extra = action.get("ExtraChannel")
         self.pbx.redirect(
-            action.get("Channel", ""), action.get("Context", ""), action.get("Exten", "s")
+            action.get("Channel", ""),
+            action.get("Context", ""),
+            action.get("Exten", "s"),
+            extra=(extra, action.get("ExtraContext", "")) if extra else None,
         )
-        self._reply(session, action, ("Response", "Success"), ("Message", "Redirect successful"))
+        # Asterisk's manager.c words it so when it moves two channels at once.
+        message = "Dual Redirect successful" if extra else "Redirect successful"
+        self._reply(session, action, ("Response", "Success"), ("Message", message))
 
     def _act_hangup(self, session: _Session, action: dict[str, str]) -> None:
         self.pbx.hangup(action.get("Channel", ""), int(action.get("Cause", "16") or 16))

@@ -45,6 +45,9 @@ CALLBACK_OFFER = "cti-callback-offer"
 CALLBACK = "cti-callback"
 VOICEMAIL = "cti-voicemail"
 FALLBACK = "cti-fallback"
+HELD = "cti-held"  # a caller the agent put on hold
+AGENT_HELD = "cti-agent-held"  # the agent's phone meanwhile
+TRANSFER_OUT = "cti-transfer-out"
 FALLBACK_QUEUE = "cti-fallback"  # queues.conf: rrmemory, timeout 15, retry 2
 FALLBACK_RING_S = 15.0
 FALLBACK_RETRY_S = 2.0
@@ -371,13 +374,31 @@ class SimPbx:
 
     # --- AMI actions ---------------------------------------------------------------------
 
-    def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> None:
+    def redirect(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        priority: int = 1,
+        extra: tuple[str, str] | None = None,
+    ) -> None:
+        """AMI Redirect; `extra` = (ExtraChannel, ExtraContext) moves a second channel
+        at once: redirecting both parties of a bridge keeps both up (hold)."""
         ch = self.channel(channel)
+        other = self.channel(extra[0]) if extra is not None else None
         self._moh_stop(ch)
         if ch.peer is not None and ch.bridge is None:
             self._end_dial(ch, "CANCEL", hang_up_callee=True)
         if ch.bridge is not None:
-            self._leave_bridge(ch)
+            self._leave_bridge(ch, keep_peer=other is not None and other is ch.peer)
+        self._enter(ch, context, exten, priority)
+        if other is not None and extra is not None:
+            if other.bridge is not None:
+                self._leave_bridge(other)
+            self._enter(other, extra[1], "s", 1)
+
+    def _enter(self, ch: Channel, context: str, exten: str, priority: int) -> None:
+        """A redirected channel starts `context` (the deployment's dialplan)."""
         if context == CONNECT:
             self._dial_agent(ch)
         elif context == HOLD:
@@ -390,6 +411,13 @@ class SimPbx:
         elif context == VOICEMAIL:
             self._newexten(ch, context, exten, priority, "VoiceMail", "hotline@default,u")
             self._later(ch, 2.0, lambda: self.hangup(ch.name, 16))
+        elif context == HELD:
+            self._newexten(ch, context, exten, priority, "MusicOnHold", "default")
+            self._moh_start(ch)
+        elif context == AGENT_HELD:
+            self._newexten(ch, context, exten, priority, "Wait", "3600")
+        elif context == TRANSFER_OUT:
+            self._dial_out(ch)
         else:
             self._newexten(ch, context, exten, priority, "NoOp", "")
 
@@ -605,6 +633,34 @@ class SimPbx:
         self._newexten(caller, CONNECT, "s", 3, "Goto", f"{HOLD},s,1")
         self._to_hold(caller)
 
+    def _dial_out(self, caller: Channel) -> None:
+        """`[cti-transfer-out]`: Dial the outside number through the trunk; it answers
+        after a second (the citizen's own timer still ends the conversation)."""
+        number = caller.variables.get("CTI_TRANSFER_NUMBER", "")
+        target = f"PJSIP/{number}@trunk"
+        self._newexten(caller, TRANSFER_OUT, "s", 1, "Dial", f"{target},60")
+        outside = self._new_channel(
+            "PJSIP/trunk", number, "<unknown>", "from-trunk", "s", caller.linkedid
+        )
+        caller.peer, outside.peer = outside, caller
+        caller.dial_status = outside.dial_status = ""
+        self._event(
+            "DialBegin", [*caller.fields(), *outside.fields("Dest"), ("DialString", target)]
+        )
+        self._newstate(outside, 5)
+
+        def answer() -> None:
+            if caller.peer is not outside or caller.hung_up:
+                return
+            self._newstate(outside, 6)
+            caller.dial_status = outside.dial_status = "ANSWER"
+            self._event(
+                "DialEnd", [*caller.fields(), *outside.fields("Dest"), ("DialStatus", "ANSWER")]
+            )
+            self._open_bridge(outside, caller)
+
+        self._later(caller, 1.0, answer)
+
     def _callback_offer(self, ch: Channel) -> None:
         citizen = ch.citizen
         if self.agi is not None:
@@ -757,9 +813,10 @@ class SimPbx:
         self._event("SoftHangupRequest", [*ch.fields(), ("Cause", str(cause))])
         self._finish(ch, cause)
 
-    def _leave_bridge(self, ch: Channel) -> None:
+    def _leave_bridge(self, ch: Channel, keep_peer: bool = False) -> None:
         """A caller redirected out of a call (a transfer): both leave the bridge, and the
-        agent's leg, whose Dial is over, hangs up (transcript 07's order)."""
+        agent's leg, whose Dial is over, hangs up (transcript 07's order) unless it is
+        redirected too (`keep_peer`: hold)."""
         other = ch.peer
         bridge = ch.bridge
         assert bridge is not None
@@ -784,7 +841,8 @@ class SimPbx:
         ch.queue_member = None
         if other is not None:
             other.peer = None
-            self._finish(other, 16)
+            if not keep_peer:
+                self._finish(other, 16)
 
     def _teardown_bridge(self, first: Channel, second: Channel, cause: int) -> None:
         """First hangs up in a two-party bridge (order as in transcript 09)."""
