@@ -44,6 +44,8 @@ from cti.store.service import StoreService
 log = structlog.get_logger(__name__)
 
 DEFAULT_IVR = Path(__file__).resolve().parents[2] / "deploy" / "ivr.yaml"
+DEFAULT_CLASSIFIER = DEFAULT_IVR.parent / "classifier.yaml"
+SUPERVISOR_PHONE = "supervisor"  # the wallboard's listen / whisper / barge ring this phone
 STATE_ORDER = ("ready", "reserved", "on_call", "wrap_up", "not_ready", "logged_out")
 
 
@@ -104,10 +106,15 @@ async def run_demo(
     )
     acd_config = scenario.config.model_copy(update={"agents": (*scenario.config.agents, person)})
     scale = 1.0 / options.speed
+    if settings.store.classifier is None and DEFAULT_CLASSIFIER.is_file():
+        # The case form needs topics: the example classifier unless one is configured.
+        store_settings = settings.store.model_copy(update={"classifier": DEFAULT_CLASSIFIER})
+        settings = settings.model_copy(update={"store": store_settings})
     store = store or build_store(settings, database_url)
     recordings = store.outbox.spill_path.parent.parent / "recordings"
     phones = bot_endpoints(scenario.config, workload.seed)
     phones[PERSON] = Endpoint(PERSON, answer_after_s=2.0)  # their softphone answers itself
+    phones[SUPERVISOR_PHONE] = Endpoint(SUPERVISOR_PHONE, answer_after_s=1.0)
     server = SimAmiServer(phones, time_scale=scale, recordings_dir=recordings)
     server.pbx.recording_rate = 1000
     port = await server.start()
@@ -174,11 +181,12 @@ async def run_demo(
         print(f"  REST API: {base}/api/v1  (OpenAPI: {base}/openapi.json)", file=out)
         print(f"  metrics: {base}/metrics   health: {base}/health, {base}/ready", file=out)
         print(f"  supervisor token: {tokens['supervisor']}", file=out)
+        print(f"  wallboard: {base}/wallboard#token={tokens['supervisor']}", file=out)
+        print(f"  reports: {base}/reports#token={tokens['supervisor']}", file=out)
         print(
-            f"  take calls yourself as agent '{PERSON}': websocket "
-            f"ws://127.0.0.1:{api.port}/ws/agent?token={tokens[PERSON]}\n"
-            '    then send {"id": "1", "type": "login"} and {"id": "2", "type": "ready"}'
-            " (docs/api.md); agent desktop and wallboard pages: not built yet",
+            f"  take calls yourself as agent '{PERSON}': {base}/desktop#token={tokens[PERSON]}\n"
+            f"    or its websocket ws://127.0.0.1:{api.port}/ws/agent?token={tokens[PERSON]}"
+            " (docs/api.md)",
             file=out,
         )
         print("  Ctrl-C to stop", file=out, flush=True)

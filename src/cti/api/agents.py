@@ -67,6 +67,10 @@ def add_agent_routes(api: ApiServer) -> None:
                 "state": str(view.state),
                 "reason": view.reason,
                 "call": view.call,
+                "in_state_s": round(in_state * acd.time_scale, 1),
+                # What the desktop offers: not-ready reasons, queues to transfer to.
+                "not_ready_reasons": list(acd.acd.config.not_ready_reasons),
+                "all_queues": list(acd.acd.config.queues),
                 "stats": {
                     "seconds": {str(k): round(v, 1) for k, v in stats.seconds.items()},
                     "offered": stats.offered,

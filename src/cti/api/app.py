@@ -28,6 +28,7 @@ from cti.api.models import (
     AGENT_MESSAGE,
     AgentView,
     ErrorReply,
+    LanguageChange,
     LoginReply,
     LoginRequest,
     QueueLive,
@@ -35,6 +36,7 @@ from cti.api.models import (
     TransferTarget,
     WsResume,
 )
+from cti.api.pages import PAGES, STATIC, add_page_routes
 from cti.queues.errors import AcdError
 from cti.store.callers import screen_pop
 from cti.store.errors import StoreError
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from cti.app import Core
 
 log = structlog.get_logger(__name__)
-PUBLIC = {"/health", "/ready", "/metrics", "/openapi.json", "/api/v1/login"}
+PUBLIC = {"/health", "/ready", "/metrics", "/openapi.json", "/api/v1/login", *PAGES}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -117,6 +119,7 @@ class ApiServer:
                 web.get("/openapi.json", self.openapi),
                 web.post("/api/v1/login", self.login),
                 web.get("/api/v1/me", self.me),
+                web.put("/api/v1/me/language", self.set_language),
                 web.get("/api/v1/queues", self.queues),
                 web.get("/api/v1/agents", self.agents),
                 web.post("/api/v1/agents/{agent_id}/state", self.agent_state),
@@ -132,6 +135,7 @@ class ApiServer:
         from cti.api.reports import add_report_routes
 
         add_agent_routes(self)
+        add_page_routes(self)
         add_case_routes(self)
         add_live_routes(self)
         add_record_routes(self)
@@ -212,7 +216,7 @@ class ApiServer:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PUBLIC:
+        if request.path in PUBLIC or request.path.startswith(STATIC):
             return await handler(request)
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
@@ -292,7 +296,22 @@ class ApiServer:
 
     async def me(self, request: web.Request) -> web.Response:
         p = request[PRINCIPAL]
-        return web.json_response({"username": p.username, "role": p.role, "agent_id": p.agent_id})
+        async with self._db() as conn:
+            language = await conn.fetchval(
+                "SELECT language FROM users WHERE username = $1", p.username
+            )
+        return web.json_response(
+            {"username": p.username, "role": p.role, "agent_id": p.agent_id, "language": language}
+        )
+
+    async def set_language(self, request: web.Request) -> web.Response:
+        p = request[PRINCIPAL]
+        data: LanguageChange = await self._body(request, LanguageChange)
+        async with self._db() as conn:
+            await conn.execute(
+                "UPDATE users SET language = $2 WHERE username = $1", p.username, data.language
+            )
+        return web.json_response({"username": p.username, "language": data.language})
 
     async def queues(self, request: web.Request) -> web.Response:
         self._need(request, "supervisor", "admin", "integrator")
@@ -301,19 +320,39 @@ class ApiServer:
     @staticmethod
     def _queue_items(acd: Any) -> list[dict[str, Any]]:
         now = acd.now()
-        return [
-            QueueLive.model_validate(acd.acd.queue_view(q, now), from_attributes=True).model_dump()
-            for q in acd.acd.config.queues
-        ]
+        items = []
+        for name, config in acd.acd.config.queues.items():
+            view = acd.acd.queue_view(name, now)
+            targets = {
+                "service_level_s": config.service_level_s,
+                "service_level_target": config.service_level_target,
+            }
+            fields = {f: getattr(view, f, None) for f in QueueLive.model_fields} | targets
+            items.append(QueueLive.model_validate(fields).model_dump())
+        return items
+
+    @staticmethod
+    def agent_view(acd: Any, agent_id: str) -> AgentView | None:
+        view, profile = acd.acd.agent_view(agent_id), acd.acd.profile(agent_id)
+        if view is None or profile is None:
+            return None
+        return AgentView(
+            id=view.id,
+            state=str(view.state),
+            reason=view.reason,
+            since=view.since,
+            in_state_s=round((acd.now() - view.since) * acd.time_scale, 1),
+            call=view.call,
+            skills=dict(profile.skills),
+            queues=list(profile.queues),
+            reachable=view.reachable,
+        )
 
     async def agents(self, request: web.Request) -> web.Response:
         self._need(request, "supervisor", "admin")
         acd = self._acd()
-        items = [
-            AgentView(id=a.id, state=str(a.state), reason=a.reason, since=a.since, call=a.call)
-            for a in acd.acd.agents()
-        ]
-        return web.json_response({"items": [a.model_dump() for a in items]})
+        items = [self.agent_view(acd, a.id) for a in acd.acd.agents()]
+        return web.json_response({"items": [a.model_dump() for a in items if a is not None]})
 
     async def agent_state(self, request: web.Request) -> web.Response:
         principal = self._need(request, "agent", "supervisor", "admin")

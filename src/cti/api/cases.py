@@ -122,8 +122,24 @@ def add_case_routes(api: ApiServer) -> None:
             raise ApiError(404, "case_not_found", f"no case {raw!r}")
         return int(raw)
 
+    async def topics(request: web.Request) -> web.Response:
+        """The classifier for the case form: active topics with the organisation that
+        answers them and the days it has (a case's deadline)."""
+        api._need(request, "agent", "supervisor", "admin", "integrator")
+        async with api._db() as conn:
+            rows = await conn.fetch(
+                "SELECT t.code, t.name, t.parent, t.organisation, o.name AS organisation_name,"
+                " t.regulation_days FROM topics t LEFT JOIN organisations o"
+                " ON o.code = t.organisation WHERE t.active ORDER BY t.code"
+            )
+        items = [dict(r) for r in rows]
+        return web.json_response(
+            {"items": items, "total": len(items), "limit": len(items), "offset": 0}
+        )
+
     api.app.add_routes(
         [
+            web.get("/api/v1/topics", topics),
             web.post("/api/v1/cases", create),
             web.get("/api/v1/cases", search),
             web.get("/api/v1/cases/{case_id}", read),

@@ -41,7 +41,15 @@ class AgentView(BaseModel):
     state: str
     reason: str | None
     since: float
+    in_state_s: float
     call: str | None
+    skills: dict[str, int]
+    queues: list[str]
+    reachable: bool
+
+
+class LanguageChange(_In):
+    language: Literal["en", "bg", "ru", "hu"]
 
 
 class QueueLive(BaseModel):
@@ -55,6 +63,8 @@ class QueueLive(BaseModel):
     answered: int
     abandoned: int
     service_level: float | None
+    service_level_s: float
+    service_level_target: float
     asa_s: float | None
     expected_wait_s: float | None
 

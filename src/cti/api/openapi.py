@@ -71,10 +71,16 @@ def _op(
 
 def _more_paths() -> dict[str, Any]:
     from cti.api.agents import AgentProfileIn
-    from cti.api.models import TransferTarget
+    from cti.api.models import LanguageChange, TransferTarget
 
     return {
-        "/api/v1/me": {"get": _op("who the token belongs to", (401,))},
+        "/api/v1/me": {"get": _op("who the token belongs to, and their language", (401,))},
+        "/api/v1/me/language": {
+            "put": _op("the language of the user's pages", (401, 422), body=LanguageChange)
+        },
+        "/api/v1/topics": {
+            "get": _op("the classifier: topics, their organisation and days", (401, 403))
+        },
         "/api/v1/agents/{agent_id}": {
             "get": _op(
                 "an agent's profile, state and statistics", (401, 403, 404), param="agent_id"
@@ -109,11 +115,18 @@ def _more_paths() -> dict[str, Any]:
 def document() -> dict[str, Any]:
     from cti.api.agents import AgentProfileIn
     from cti.api.live import ClickToCall
-    from cti.api.models import TransferTarget
+    from cti.api.models import LanguageChange, TransferTarget
     from cti.store.announcements import AnnouncementIn
 
     schemas: dict[str, Any] = {}
-    for model in [*_MODELS, AgentProfileIn, TransferTarget, ClickToCall, AnnouncementIn]:
+    extra: list[type[BaseModel]] = [
+        AgentProfileIn,
+        TransferTarget,
+        ClickToCall,
+        AnnouncementIn,
+        LanguageChange,
+    ]
+    for model in [*_MODELS, *extra]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema

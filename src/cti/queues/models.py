@@ -96,6 +96,8 @@ class QueueConfig(_Model):
     max_length: int | None = Field(default=None, ge=0)
     overflow: Overflow | None = None
     service_level_s: Positive = 20.0
+    # The share of calls to answer within service_level_s (the wallboard's colour).
+    service_level_target: float = Field(default=0.8, gt=0, le=1)
     wrap_up_s: NonNegative = 20.0
     ring_timeout_s: Positive = 15.0
     # Position / expected-wait announcement to waiting callers every N s (None: never).
