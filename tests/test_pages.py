@@ -59,13 +59,15 @@ class Demo:
     server: SimAmiServer
     traffic: Traffic
     urls: dict[str, str]
+    browser: Browser
     errors: list[str] = field(default_factory=list)
 
 
 @asynccontextmanager
 async def demo(db_url: str, tmp_path: Path) -> AsyncIterator[Demo]:
     """`cti demo` in real time with almost no traffic of its own: the test places the
-    calls. The bots take a break so that the person at the desktop gets the call."""
+    calls. The bots take a break so that the person at the desktop gets the call. With
+    a known caller, a week of history, and a headless Chromium."""
     workload = tmp_path / "quiet.yaml"
     text = default_workload_path().read_text()
     workload.write_text(text.replace("calls_per_hour: 300", "calls_per_hour: 0.01"))
@@ -100,7 +102,13 @@ async def demo(db_url: str, tmp_path: Path) -> AsyncIterator[Demo]:
             name: printed.split(f"{name}: ", 1)[1].split()[0] for name in ("wallboard", "reports")
         }
         urls["desktop"] = printed.split(f"agent '{PERSON}': ", 1)[1].split()[0]
-        yield Demo(seen["core"], seen["server"], seen["traffic"], urls)
+        await _history(db_url)
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+            try:
+                yield Demo(seen["core"], seen["server"], seen["traffic"], urls, browser)
+            finally:
+                await browser.close()
     finally:
         stop.set()
         await task
@@ -167,8 +175,8 @@ async def _history(db_url: str) -> None:
         await conn.close()
 
 
-async def _page(browser: Browser, d: Demo, lang: str = "en") -> Page:
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale=lang)
+async def _page(d: Demo, lang: str = "en") -> Page:
+    context = await d.browser.new_context(viewport={"width": 1400, "height": 1000}, locale=lang)
     page = await context.new_page()
     page.on("pageerror", lambda exc: d.errors.append(str(exc)))
     page.on(
@@ -188,138 +196,128 @@ async def _shot(page: Page, name: str) -> None:
 async def test_an_agent_takes_a_call_files_a_case_and_a_supervisor_whispers(
     db_url: str, tmp_path: Path
 ) -> None:
-    async with demo(db_url, tmp_path) as d, async_playwright() as pw:
-        await _history(db_url)
-        browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+    async with demo(db_url, tmp_path) as d:
+        desk = await _page(d)
+        await desk.goto(d.urls["desktop"])
+        state = desk.get_by_test_id("state")
+        await expect(state).to_have_text("Logged out")
+        wall = await _page(d)
+        await wall.goto(d.urls["wallboard"])
+        tile = wall.locator(f'.tile[data-agent="{PERSON}"]')
+        await expect(tile).to_have_class("tile st-logged_out")
+        await expect(wall.locator(".tile")).to_have_count(26)
+
+        # The agent logs in and goes ready; the wallboard follows.
+        await desk.get_by_role("button", name="Log in", exact=True).click()
+        await expect(state).to_have_text("Not ready")
+        await desk.get_by_role("button", name="Ready", exact=True).click()
+        await expect(state).to_have_text("Ready")
+        await expect(tile).to_have_class("tile st-ready")
+
+        # A citizen calls: the screen-pop shows who it is and what is open.
+        keys = list(d.traffic.keys.get("social_assistance", []))
+        d.server.pbx.inbound_call(Citizen(CALLER, "social_assistance", talk_s=600, keys=keys))
+        await expect(state).to_have_text("Ringing", timeout=15_000)
+        await expect(desk.locator("#pop-number")).to_have_text(CALLER)
+        await expect(desk.locator("#pop-name")).to_have_text("Мария Иванова")
+        await expect(desk.locator("#pop-address")).to_contain_text("Пловдив")
+        await expect(desk.locator("#cases")).to_contain_text("2026-009001")
+        await expect(desk.locator("#pop-ivr span").first).to_be_visible()
+        await desk.get_by_role("button", name="Answer").click()
+        await expect(state).to_have_text("On call")
+        await expect(tile).to_have_class("tile st-on_call")
+        await _shot(desk, "desktop-on-call")
+
+        # The supervisor whispers from their phone.
+        await tile.locator('button[data-action="whisper"]').click()
+        await expect(wall.locator(".toast").last).to_contain_text("Whisper")
+        spies = [a for a in d.server.received if a.get("Application") == "ChanSpy"]
+        assert [(a["Channel"], a["Data"]) for a in spies] == [
+            ("PJSIP/supervisor", f"PJSIP/{PERSON}-,qEw")
+        ]
+        await wall.locator("#bc-text").fill("Planned water outage in Plovdiv until 18:00")
+        await wall.get_by_role("button", name="Send").click()
+        await expect(desk.locator(".broadcast")).to_contain_text("water outage")
+        await _shot(wall, "wallboard")
+
+        # A reload (a new websocket) keeps what the desktop shows.
+        await desk.reload()
+        await expect(state).to_have_text("On call")
+        await expect(desk.locator("#pop-name")).to_have_text("Мария Иванова")
+        await expect(desk.locator(".broadcast")).to_contain_text("water outage")
+
+        # Hold and resume, then hang up: wrap-up with a new case.
+        await desk.get_by_role("button", name="Hold", exact=True).click()
+        await expect(state).to_have_text("On call · on hold")
+        await desk.get_by_role("button", name="Resume", exact=True).click()
+        await expect(state).to_have_text("On call")
+        await desk.get_by_role("button", name="Hang up").click()
+        await expect(state).to_have_text("Wrap-up")
+        await desk.locator("#c-topic").select_option("social.benefits.heating")
+        await expect(desk.locator("#c-org")).to_have_value("asa")
+        await expect(desk.locator("#c-deadline")).to_contain_text("7 days")
+        await desk.locator("#c-desc").fill("Asks again about the heating allowance")
+        await desk.locator("#disposition").select_option("case_registered")
+        await _shot(desk, "desktop-wrap-up")
+        await desk.get_by_role("button", name="Finish wrap-up").click()
+        await expect(desk.locator(".toast").last).to_contain_text("filed")
+        await expect(state).to_have_text("Ready")
+        await expect(tile).to_have_class("tile st-ready")
+
+        conn = await asyncpg.connect(db_url)
         try:
-            desk = await _page(browser, d)
-            await desk.goto(d.urls["desktop"])
-            state = desk.get_by_test_id("state")
-            await expect(state).to_have_text("Logged out")
-            wall = await _page(browser, d)
-            await wall.goto(d.urls["wallboard"])
-            tile = wall.locator(f'.tile[data-agent="{PERSON}"]')
-            await expect(tile).to_have_class("tile st-logged_out")
-            await expect(wall.locator(".tile")).to_have_count(26)
-
-            # The agent logs in and goes ready; the wallboard follows.
-            await desk.get_by_role("button", name="Log in", exact=True).click()
-            await expect(state).to_have_text("Not ready")
-            await desk.get_by_role("button", name="Ready", exact=True).click()
-            await expect(state).to_have_text("Ready")
-            await expect(tile).to_have_class("tile st-ready")
-
-            # A citizen calls: the screen-pop shows who it is and what is open.
-            keys = list(d.traffic.keys.get("social_assistance", []))
-            d.server.pbx.inbound_call(Citizen(CALLER, "social_assistance", talk_s=600, keys=keys))
-            await expect(state).to_have_text("Ringing", timeout=15_000)
-            await expect(desk.locator("#pop-number")).to_have_text(CALLER)
-            await expect(desk.locator("#pop-name")).to_have_text("Мария Иванова")
-            await expect(desk.locator("#pop-address")).to_contain_text("Пловдив")
-            await expect(desk.locator("#cases")).to_contain_text("2026-009001")
-            await expect(desk.locator("#pop-ivr span").first).to_be_visible()
-            await desk.get_by_role("button", name="Answer").click()
-            await expect(state).to_have_text("On call")
-            await expect(tile).to_have_class("tile st-on_call")
-            await _shot(desk, "desktop-on-call")
-
-            # The supervisor whispers from their phone.
-            await tile.locator('button[data-action="whisper"]').click()
-            await expect(wall.locator(".toast").last).to_contain_text("Whisper")
-            spies = [a for a in d.server.received if a.get("Application") == "ChanSpy"]
-            assert [(a["Channel"], a["Data"]) for a in spies] == [
-                ("PJSIP/supervisor", f"PJSIP/{PERSON}-,qEw")
-            ]
-            await wall.locator("#bc-text").fill("Planned water outage in Plovdiv until 18:00")
-            await wall.get_by_role("button", name="Send").click()
-            await expect(desk.locator(".broadcast")).to_contain_text("water outage")
-            await _shot(wall, "wallboard")
-
-            # A reload (a new websocket) keeps what the desktop shows.
-            await desk.reload()
-            await expect(state).to_have_text("On call")
-            await expect(desk.locator("#pop-name")).to_have_text("Мария Иванова")
-            await expect(desk.locator(".broadcast")).to_contain_text("water outage")
-
-            # Hold and resume, then hang up: wrap-up with a new case.
-            await desk.get_by_role("button", name="Hold", exact=True).click()
-            await expect(state).to_have_text("On call · on hold")
-            await desk.get_by_role("button", name="Resume", exact=True).click()
-            await expect(state).to_have_text("On call")
-            await desk.get_by_role("button", name="Hang up").click()
-            await expect(state).to_have_text("Wrap-up")
-            await desk.locator("#c-topic").select_option("social.benefits.heating")
-            await expect(desk.locator("#c-org")).to_have_value("asa")
-            await expect(desk.locator("#c-deadline")).to_contain_text("7 days")
-            await desk.locator("#c-desc").fill("Asks again about the heating allowance")
-            await desk.locator("#disposition").select_option("case_registered")
-            await _shot(desk, "desktop-wrap-up")
-            await desk.get_by_role("button", name="Finish wrap-up").click()
-            await expect(desk.locator(".toast").last).to_contain_text("filed")
-            await expect(state).to_have_text("Ready")
-            await expect(tile).to_have_class("tile st-ready")
-
-            conn = await asyncpg.connect(db_url)
-            try:
-                case = await conn.fetchrow(
-                    "SELECT number, topic, organisation, description, deadline FROM cases"
-                    " WHERE phone = $1 AND number <> '2026-009001'",
-                    CALLER,
-                )
-            finally:
-                await conn.close()
-            assert case is not None
-            assert (case["topic"], case["organisation"]) == ("social.benefits.heating", "asa")
-            assert case["deadline"] == dt.date.today() + dt.timedelta(days=7)
-            assert d.errors == []
+            case = await conn.fetchrow(
+                "SELECT number, topic, organisation, description, deadline FROM cases"
+                " WHERE phone = $1 AND number <> '2026-009001'",
+                CALLER,
+            )
         finally:
-            await browser.close()
+            await conn.close()
+        assert case is not None
+        assert (case["topic"], case["organisation"]) == ("social.benefits.heating", "asa")
+        assert case["deadline"] == dt.date.today() + dt.timedelta(days=7)
+        assert d.errors == []
 
 
 @pytest.mark.slow
 async def test_reports_render_charts_and_the_pages_speak_the_users_language(
     db_url: str, tmp_path: Path
 ) -> None:
-    async with demo(db_url, tmp_path) as d, async_playwright() as pw:
-        await _history(db_url)
-        browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        try:
-            page = await _page(browser, d)
-            await page.goto(d.urls["reports"])
-            await expect(page.locator("body[data-loaded]")).to_have_count(1)
-            # 24 hours of the day x three series, 7 days of SL and ASA.
-            await expect(page.locator("#ch-hour rect.bar")).to_have_count(72)
-            await expect(page.locator("#ch-day path.line")).to_have_count(2)
-            await expect(page.locator("#ch-topic rect.bar")).to_have_count(2)
-            # The seeded agent, and the demo's own agents from their state log.
-            await expect(page.locator("#ch-occupancy")).to_contain_text("bot-1")
-            assert await page.locator("#ch-occupancy rect.bar").count() > 1
-            async with page.expect_download() as info:
-                await page.locator('button[data-csv="topic"]').click()
-            saved = tmp_path / "topics.csv"
-            await (await info.value).save_as(saved)
-            csv = await asyncio.to_thread(saved.read_text)
-            assert csv.splitlines()[0] == "key,offered,answered,abandoned,service_level,asa_s,aht_s"
-            await _shot(page, "reports")
-            # A queue filter narrows every chart.
-            await page.locator("#f-queue").select_option("employment")
-            await page.get_by_role("button", name="Show").click()
-            await expect(page.locator("#ch-topic rect.bar")).to_have_count(1)
+    async with demo(db_url, tmp_path) as d:
+        page = await _page(d)
+        await page.goto(d.urls["reports"])
+        await expect(page.locator("body[data-loaded]")).to_have_count(1)
+        # 24 hours of the day x three series, 7 days of SL and ASA.
+        await expect(page.locator("#ch-hour rect.bar")).to_have_count(72)
+        await expect(page.locator("#ch-day path.line")).to_have_count(2)
+        await expect(page.locator("#ch-topic rect.bar")).to_have_count(2)
+        # The seeded agent, and the demo's own agents from their state log.
+        await expect(page.locator("#ch-occupancy")).to_contain_text("bot-1")
+        assert await page.locator("#ch-occupancy rect.bar").count() > 1
+        async with page.expect_download() as info:
+            await page.locator('button[data-csv="topic"]').click()
+        saved = tmp_path / "topics.csv"
+        await (await info.value).save_as(saved)
+        csv = await asyncio.to_thread(saved.read_text)
+        assert csv.splitlines()[0] == "key,offered,answered,abandoned,service_level,asa_s,aht_s"
+        await _shot(page, "reports")
+        # A queue filter narrows every chart.
+        await page.locator("#f-queue").select_option("employment")
+        await page.get_by_role("button", name="Show").click()
+        await expect(page.locator("#ch-topic rect.bar")).to_have_count(1)
 
-            # Bulgarian, chosen by this user, stays with the user (a fresh page speaks it).
-            await page.locator("#lang").select_option("bg")
-            await expect(page.locator("h1")).to_have_text("Отчети")
-            other = await _page(browser, d)
-            await other.goto(d.urls["wallboard"])
-            await expect(other.locator("h1")).to_have_text("Табло")
-            await expect(other.locator("#totals")).to_contain_text("Чакащи")
-            for lang, title in (("ru", "Табло"), ("hu", "Falitábla"), ("en", "Wallboard")):
-                await other.locator("#lang").select_option(lang)
-                await expect(other.locator("h1")).to_have_text(title)
-            # Numbers and dates follow the language: a date in Russian has its month name.
-            await other.locator("#lang").select_option("ru")
-            await page.reload()
-            await expect(page.locator("h1")).to_have_text("Отчёты")
-            assert d.errors == []
-        finally:
-            await browser.close()
+        # Bulgarian, chosen by this user, stays with the user (a fresh page speaks it).
+        await page.locator("#lang").select_option("bg")
+        await expect(page.locator("h1")).to_have_text("Отчети")
+        other = await _page(d)
+        await other.goto(d.urls["wallboard"])
+        await expect(other.locator("h1")).to_have_text("Табло")
+        await expect(other.locator("#totals")).to_contain_text("Чакащи")
+        for lang, title in (("ru", "Табло"), ("hu", "Falitábla"), ("en", "Wallboard")):
+            await other.locator("#lang").select_option(lang)
+            await expect(other.locator("h1")).to_have_text(title)
+        # Numbers and dates follow the language: a date in Russian has its month name.
+        await other.locator("#lang").select_option("ru")
+        await page.reload()
+        await expect(page.locator("h1")).to_have_text("Отчёты")
+        assert d.errors == []
