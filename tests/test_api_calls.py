@@ -20,6 +20,16 @@ async def _talking(w: World, ws: Any, number: str, talk_s: float = 60) -> Any:
     return ch
 
 
+async def _on_hold(w: World, ws: Any, number: str) -> tuple[Any, Any]:
+    """a1 talks to a citizen and puts them on hold: (caller's channel, a1's channel)."""
+    await next_of(ws, "hello")
+    ch = await _talking(w, ws, number)
+    agent_leg = next(c for c in w.server.pbx.channels.values() if c.name.startswith("PJSIP/a1-"))
+    await ws.send_json({"id": "h", "type": "hold"})
+    assert (await _reply(ws, "h"))["type"] == "ack"
+    return ch, agent_leg
+
+
 async def _until(check: Any, timeout: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not check():
@@ -90,13 +100,7 @@ async def test_a_caller_who_hangs_up_on_hold_frees_the_agent_phone(
     db_url: str, tmp_path: Any
 ) -> None:
     async with world(db_url, tmp_path) as w, w.ws() as ws:
-        await next_of(ws, "hello")
-        ch = await _talking(w, ws, "+359888555102")
-        agent_leg = next(
-            c for c in w.server.pbx.channels.values() if c.name.startswith("PJSIP/a1-")
-        )
-        await ws.send_json({"id": "h", "type": "hold"})
-        assert (await _reply(ws, "h"))["type"] == "ack"
+        ch, agent_leg = await _on_hold(w, ws, "+359888555102")
         w.server.pbx.hangup(ch.name)
         await _until(lambda: agent_leg.hung_up)  # the CTI hung the lone phone up
         await _until(lambda: states_of(w)["a1"] in ("wrap_up", "ready"))
@@ -106,13 +110,7 @@ async def test_an_agent_phone_lost_while_on_hold_puts_the_caller_back_in_line(
     db_url: str, tmp_path: Any
 ) -> None:
     async with world(db_url, tmp_path) as w, w.ws() as ws:
-        await next_of(ws, "hello")
-        ch = await _talking(w, ws, "+359888555103")
-        agent_leg = next(
-            c for c in w.server.pbx.channels.values() if c.name.startswith("PJSIP/a1-")
-        )
-        await ws.send_json({"id": "h", "type": "hold"})
-        assert (await _reply(ws, "h"))["type"] == "ack"
+        ch, agent_leg = await _on_hold(w, ws, "+359888555103")
         await ws.send_json({"id": "nr", "type": "not_ready", "reason": "break"})
         assert (await _reply(ws, "nr"))["type"] == "ack"
         w.server.pbx.hangup(agent_leg.name)

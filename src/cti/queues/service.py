@@ -38,7 +38,7 @@ import structlog
 from cti.ami import models as m
 from cti.ami.errors import AmiError, OriginateFailed
 from cti.ami.service import ActionSender
-from cti.queues.engine import Acd
+from cti.queues.engine import Acd, CallView
 from cti.queues.errors import AcdError
 from cti.queues.events import (
     Announce,
@@ -114,6 +114,7 @@ class AcdService:
         self._callers: dict[str, _Leg] = {}  # call id -> the citizen's channel
         self._call_of: dict[str, str] = {}  # uniqueid (caller or callback agent leg) -> call id
         self._agent_legs: dict[str, _Leg] = {}  # call id -> the answering agent's channel
+        self._agent_leg_of: dict[str, str] = {}  # that channel's uniqueid -> call id
         self._vars: dict[str, dict[str, str]] = {}  # uniqueid -> CTI_* seen
         self._calling_back: set[str] = set()  # calls whose callback is being placed
         self._commands: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE)
@@ -169,7 +170,7 @@ class AcdService:
         leg = self._callers.pop(call)
         self._call_of.pop(leg.uniqueid, None)
         self._vars.pop(leg.uniqueid, None)
-        self._agent_legs.pop(call, None)
+        self._pop_agent_leg(call)
         return leg
 
     async def transfer_to_agent(self, call: str, agent: str) -> None:
@@ -183,7 +184,7 @@ class AcdService:
         if not self.acd.may_take(agent, call):
             raise AcdError("agent_not_ready", f"agent {agent} is not ready for a call")
         await self._drop_held_agent(call)
-        self._agent_legs.pop(call, None)
+        self._pop_agent_leg(call)
         self.apply(self.acd.transfer_to_agent(call, agent, self.now()))
 
     async def transfer_to_number(self, call: str, number: str) -> None:
@@ -208,8 +209,8 @@ class AcdService:
 
     async def hold(self, call: str) -> None:
         """Music for the citizen; the agent's phone stays connected to the CTI."""
-        leg, agent_leg = self._legs(call)
-        if self.acd.call_view(call).held:  # type: ignore[union-attr]  # _legs checked it
+        leg, agent_leg, view = self._legs(call)
+        if view.held:
             raise AcdError("already_held", f"call {call} is on hold already")
         await self._ami.send_action(
             {
@@ -228,9 +229,8 @@ class AcdService:
 
     async def resume(self, call: str) -> None:
         """The citizen on hold and the agent talk again (AMI Bridge)."""
-        leg, agent_leg = self._legs(call)
-        view = self.acd.call_view(call)
-        if view is None or not view.held:
+        leg, agent_leg, view = self._legs(call)
+        if not view.held:
             raise AcdError("not_held", f"call {call} is not on hold")
         await self._ami.send_action(
             {
@@ -248,19 +248,19 @@ class AcdService:
         view = self.acd.call_view(call)
         if view is None or not view.held:
             return
-        leg = self._agent_legs.pop(call, None)
+        leg = self._pop_agent_leg(call)
         if leg is not None:
             with contextlib.suppress(AmiError):  # gone already
                 await self._ami.send_action({"Action": "Hangup", "Channel": leg.channel})
 
-    def _legs(self, call: str) -> tuple[_Leg, _Leg]:
+    def _legs(self, call: str) -> tuple[_Leg, _Leg, CallView]:
         leg, agent_leg = self._callers.get(call), self._agent_legs.get(call)
         view = self.acd.call_view(call)
         if view is None or view.state != "connected" or leg is None:
             raise AcdError("call_not_connected", f"call {call} is not in a conversation")
         if agent_leg is None:  # a callback: the agent's phone placed the call
             raise AcdError("hold_unavailable", f"call {call} cannot be held from the CTI")
-        return leg, agent_leg
+        return leg, agent_leg, view
 
     def caller_channel(self, call: str) -> str | None:
         """The citizen's channel of a call in the ACD (None once it has hung up)."""
@@ -368,6 +368,7 @@ class AcdService:
         if call is not None and e.dial_status == "ANSWER":
             if call in self._callers and e.dest.uniqueid:
                 self._agent_legs[call] = _Leg(e.dest.channel, e.dest.uniqueid)
+                self._agent_leg_of[e.dest.uniqueid] = call
             self._try(lambda: self.acd.offer_answered(call, self.now()))
 
     def _on_hangup(self, e: m.Hangup) -> None:
@@ -380,7 +381,7 @@ class AcdService:
         is_caller = leg is not None and leg.uniqueid == e.uniqueid
         if is_caller:
             del self._callers[call]
-            agent_leg = self._agent_legs.pop(call, None)
+            agent_leg = self._pop_agent_leg(call)
             view = self.acd.call_view(call)
             if agent_leg is not None and view is not None and view.held:
                 self._put(HangUpLeg(call, agent_leg.channel))
@@ -401,11 +402,17 @@ class AcdService:
             self._try(lambda: self.acd.caller_hung_up(call, self.now()))
         # An agent's callback leg that ends unanswered: the OriginateResponse decides.
 
+    def _pop_agent_leg(self, call: str) -> _Leg | None:
+        leg = self._agent_legs.pop(call, None)
+        if leg is not None:
+            self._agent_leg_of.pop(leg.uniqueid, None)
+        return leg
+
     def _agent_leg_gone(self, uniqueid: str) -> None:
-        call = next((c for c, leg in self._agent_legs.items() if leg.uniqueid == uniqueid), None)
+        call = self._agent_leg_of.get(uniqueid)  # every Hangup asks: a lookup, not a scan
         if call is None:
             return
-        del self._agent_legs[call]
+        self._pop_agent_leg(call)
         view = self.acd.call_view(call)
         if view is None or not view.held or call not in self._callers:
             return  # not on hold: the dialplan ends the caller's side (Dial returns)
