@@ -9,7 +9,7 @@ from pathlib import Path
 from cti.asterisk_config import render
 from cti.ivr.models import load_ivr
 from cti.queues import load_acd_config
-from cti.queues import service as acd_service
+from cti.queues import dialplan as acd_service
 from cti.sim import pbx
 
 DEPLOY = Path(__file__).parent.parent / "deploy"

@@ -10,65 +10,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from cti.ami import events as ev
 from cti.ami import models as m
+from cti.ami.app_queue import AppQueueEvents
+from cti.ami.state import Channel, Interaction
 
 UP = 6  # AST_STATE_UP
 ENDED_MEMORY = 10_000  # hung-up Uniqueids remembered to ignore late events about them
-
-
-@dataclass(slots=True)
-class Channel:
-    uniqueid: str
-    linkedid: str
-    name: str
-    state: int = 0
-    caller_num: str = ""
-    caller_name: str = ""
-    connected_num: str = ""
-    connected_name: str = ""
-    context: str = ""
-    exten: str = ""
-    priority: int = 0
-    application: str = ""
-    bridge_id: str = ""
-    on_hold: bool = False
-    recording: str = ""  # file of the running MixMonitor, if any
-    pending_recording_file: str = ""  # MIXMONITOR_FILENAME seen before MixMonitorStart
-    local_peer: str = ""  # Uniqueid of the other half of a Local channel
-    epoch: int = 0
-    started_at: float = 0.0
-    answered_at: float | None = None
-
-    @property
-    def local_key(self) -> str | None:
-        """`Local/x@ctx-00000001` for both `;1` and `;2` halves."""
-        if self.name.startswith("Local/") and self.name[-2:] in (";1", ";2"):
-            return self.name[:-2]
-        return None
-
-
-@dataclass(slots=True)
-class Interaction:
-    """One citizen contact: every channel sharing a Linkedid."""
-
-    id: str
-    started_at: float
-    caller_num: str = ""
-    caller_name: str = ""
-    channels: set[str] = field(default_factory=set)
-    answered_at: float | None = None
-    cti_vars: dict[str, str] = field(default_factory=dict)
-    dtmf: str = ""
-    recordings: list[str] = field(default_factory=list)
-    queue: str = ""
-    waited_s: int | None = None
-    agent: str = ""
-    talk_s: int | None = None
-    abandoned: bool = False
 
 
 _VARSET_PREFIXES = ("CTI_", "_CTI_", "__CTI_", "MIXMONITOR_FILENAME")
@@ -109,15 +59,10 @@ class CallTracker:
             m.BridgeLeave: self._on_bridge_leave,
             m.BridgeDestroy: self._on_bridge_destroy,
             m.LocalBridge: self._on_local_bridge,
-            m.QueueCallerJoin: self._on_queue_join,
-            m.QueueCallerLeave: self._on_queue_leave,
-            m.QueueCallerAbandon: self._on_queue_abandon,
-            m.AgentCalled: self._on_agent_called,
-            m.AgentRingNoAnswer: self._on_agent_rna,
-            m.AgentConnect: self._on_agent_connect,
-            m.AgentComplete: self._on_agent_complete,
             m.OriginateResponse: self._on_originate_response,
         }
+        app_queue = AppQueueEvents(self.interactions, self._channel, self._emit)
+        self._handlers.update(app_queue.handlers())
 
     # --- public API -------------------------------------------------------------------
 
@@ -466,90 +411,6 @@ class CallTracker:
         one, two = self._channel(e.local_one, now), self._channel(e.local_two, now)
         if one is not None and two is not None:
             one.local_peer, two.local_peer = two.uniqueid, one.uniqueid
-
-    def _on_queue_join(self, e: m.QueueCallerJoin, now: float) -> None:
-        chan = self._channel(e, now)
-        if chan is None:
-            return
-        inter = self.interactions.get(chan.linkedid)
-        if inter is not None:
-            inter.queue = e.queue
-        self._emit(
-            ev.QueueJoined,
-            now,
-            chan.linkedid,
-            uniqueid=chan.uniqueid,
-            queue=e.queue,
-            position=e.position,
-        )
-
-    def _on_queue_leave(self, e: m.QueueCallerLeave, now: float) -> None:
-        self._emit(ev.QueueLeft, now, e.linkedid, uniqueid=e.uniqueid, queue=e.queue)
-
-    def _on_queue_abandon(self, e: m.QueueCallerAbandon, now: float) -> None:
-        inter = self.interactions.get(e.linkedid)
-        if inter is not None:
-            inter.abandoned, inter.waited_s = True, e.hold_time
-        self._emit(
-            ev.QueueAbandoned,
-            now,
-            e.linkedid,
-            uniqueid=e.uniqueid,
-            queue=e.queue,
-            waited_s=e.hold_time,
-            position=e.original_position,
-        )
-
-    def _on_agent_called(self, e: m.AgentCalled, now: float) -> None:
-        self._emit(
-            ev.AgentRinging,
-            now,
-            e.linkedid,
-            queue=e.queue,
-            member=e.member_name,
-            interface=e.interface,
-            agent_channel=e.dest.channel,
-        )
-
-    def _on_agent_rna(self, e: m.AgentRingNoAnswer, now: float) -> None:
-        self._emit(
-            ev.AgentNoAnswer,
-            now,
-            e.linkedid,
-            queue=e.queue,
-            member=e.member_name,
-            ring_s=e.ring_time_ms / 1000.0,
-        )
-
-    def _on_agent_connect(self, e: m.AgentConnect, now: float) -> None:
-        inter = self.interactions.get(e.linkedid)
-        if inter is not None:
-            inter.agent, inter.waited_s = e.member_name, e.hold_time
-        self._emit(
-            ev.AgentAnswered,
-            now,
-            e.linkedid,
-            queue=e.queue,
-            member=e.member_name,
-            agent_channel=e.dest.channel,
-            waited_s=e.hold_time,
-            ring_s=e.ring_time,
-        )
-
-    def _on_agent_complete(self, e: m.AgentComplete, now: float) -> None:
-        inter = self.interactions.get(e.linkedid)
-        if inter is not None:
-            inter.talk_s = e.talk_time
-        self._emit(
-            ev.AgentCompleted,
-            now,
-            e.linkedid,
-            queue=e.queue,
-            member=e.member_name,
-            talk_s=e.talk_time,
-            waited_s=e.hold_time,
-            hung_up_by=e.reason,
-        )
 
     def _on_originate_response(self, e: m.OriginateResponse, now: float) -> None:
         chan = self.channels.get(e.uniqueid) if e.uniqueid else None

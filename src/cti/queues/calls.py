@@ -1,0 +1,266 @@
+"""The call side of the ACD: arrivals, answers, ring failures, hang-ups, hold, transfer,
+callbacks, overflow, and what the timers of a waiting or ringing call do when they fire.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from cti.queues.dispatch import Dispatcher
+from cti.queues.errors import AcdError
+from cti.queues.events import (
+    Announce,
+    CallAbandoned,
+    CallAnswered,
+    CallbackAccepted,
+    CallbackFailed,
+    CallHeld,
+    CallOverflowed,
+    CallQueued,
+    CallResumed,
+    CallTransferred,
+    CancelOffer,
+    OfferFailure,
+    OverflowCall,
+)
+from cti.queues.models import MISSED, UNREACHABLE, AgentState
+from cti.queues.routing import fits, steps_due
+from cti.queues.state import Call, Queue
+from cti.queues.timers import TimerKind
+
+
+class CallDesk:
+    """Call requests and call timers; time and decisions are the dispatcher's."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._d = dispatcher
+        self._seq = 0  # arrival order: the last tie-break in a line
+
+    # --- requests ----------------------------------------------------------------------
+
+    def arrived(self, call_id: str, queue: str, priority: int) -> None:
+        d = self._d
+        if call_id in d.calls:
+            raise AcdError("duplicate_call", f"call {call_id} is already in the ACD")
+        q = d.queue(queue)
+        self._seq += 1
+        call = Call(call_id, queue, q.config.priority + priority, d.now, d.now, self._seq)
+        d.calls[call_id] = call
+        q.stats.offered += 1
+        self._enqueue(call, q)
+
+    def answered(self, call_id: str) -> None:
+        d = self._d
+        call = self._offered(call_id)
+        agent = call.agent
+        assert agent is not None
+        q = d.routing.queues[call.queue]
+        call.state = "connected"
+        call.epoch += 1
+        call.answered_at = d.now
+        wait = d.now - call.entered
+        q.stats.record_answer(wait, q.config.service_level_s)
+        agent.stats.answered += 1
+        d.set_state(agent, AgentState.ON_CALL, None)
+        matched = fits(agent.profile, q.requirements[0]) is not None
+        d.out.events.append(CallAnswered(d.now, call.id, q.name, agent.profile.id, wait, matched))
+
+    def offer_failed(self, call_id: str, cause: OfferFailure) -> None:
+        call = self._offered(call_id)
+        agent = call.agent
+        assert agent is not None
+        reason = UNREACHABLE if cause == "unreachable" else MISSED
+        self._d.ring_failed(call, agent, cause, reason)
+
+    def ended(self, call_id: str) -> None:
+        self._d.complete(self._connected(call_id))
+
+    def hold(self, call_id: str) -> None:
+        d = self._d
+        call = self._connected(call_id)
+        if call.held_since is not None:
+            raise AcdError("already_held", f"call {call_id} is on hold already")
+        call.held_since = d.now
+        agent = call.agent
+        assert agent is not None
+        d.out.events.append(CallHeld(d.now, call.id, call.queue, agent.profile.id))
+
+    def resume(self, call_id: str) -> None:
+        d = self._d
+        call = self._connected(call_id)
+        if call.held_since is None:
+            raise AcdError("not_held", f"call {call_id} is not on hold")
+        held, call.held_since = d.now - call.held_since, None
+        agent = call.agent
+        assert agent is not None
+        d.out.events.append(CallResumed(d.now, call.id, call.queue, agent.profile.id, held))
+
+    def transfer_to_agent(self, call_id: str, agent_id: str) -> None:
+        d = self._d
+        call = self._connected(call_id)
+        target = d.agent(agent_id)
+        first = call.agent
+        assert first is not None
+        if target is first:
+            raise AcdError("same_agent", f"agent {agent_id} already has call {call_id}")
+        if target.state != AgentState.READY or not target.reachable:
+            raise AcdError("agent_not_ready", f"agent {agent_id} is {target.state}, not ready")
+        d.complete(call)
+        self._seq += 1
+        handed = Call(call.id, call.queue, call.priority, call.arrived, d.now, self._seq)
+        d.calls[call.id] = handed
+        d.routing.queues[call.queue].stats.offered += 1
+        d.out.events.append(CallTransferred(d.now, call.id, call.queue, first.profile.id, agent_id))
+        d.offer(handed, target)
+
+    def caller_hung_up(self, call_id: str) -> None:
+        d = self._d
+        call = d.call(call_id)
+        q = d.routing.queues[call.queue]
+        if call.state == "connected":
+            d.complete(call)
+        elif call.callback_number is not None:
+            self._callback_leg_gone(call, q)
+        else:
+            agent = call.agent
+            if call.state == "waiting":
+                d.routing.remove_waiting(call, q)
+            d.forget(call)
+            q.stats.abandoned += 1
+            who = agent.profile.id if agent else None
+            d.out.events.append(CallAbandoned(d.now, call.id, q.name, d.now - call.entered, who))
+            if agent is not None:
+                agent.call = None
+                d.release(agent)
+
+    def callback_accepted(self, call_id: str, number: str) -> None:
+        d = self._d
+        call = d.call(call_id)
+        if call.state == "connected":
+            raise AcdError("call_connected", f"call {call_id} is already answered")
+        if not number or len(number) > 32:
+            raise AcdError("bad_number", f"callback number must be 1-32 characters, got {number!r}")
+        call.callback_number = number
+        d.out.events.append(CallbackAccepted(d.now, call.id, call.queue, number))
+
+    # --- timers --------------------------------------------------------------------------
+
+    def timer_due(self, kind: TimerKind, call_id: str, epoch: int) -> None:
+        """A call's timer fired; one set before the call's last change does nothing."""
+        d = self._d
+        call = d.calls.get(call_id)
+        if call is None or call.epoch != epoch:
+            return
+        q = d.routing.queues[call.queue]
+        if kind == "ring":
+            agent = call.agent
+            assert agent is not None
+            d.out.commands.append(CancelOffer(call.id, agent.profile.id))
+            d.ring_failed(call, agent, "ring_timeout", MISSED)
+        elif kind == "relax":
+            # The timer is for step `call.step`: count it even if float rounding makes
+            # now - entered a hair short of its after_s.
+            call.step = max(call.step + 1, steps_due(q.config, d.now - call.entered))
+            if call.step < len(q.config.relaxation):
+                nxt = q.config.relaxation[call.step].after_s
+                d.timers.push(call.entered + nxt, "relax", call.id, call.epoch)
+            agent = d.routing.pick_agent(call, q)
+            if agent is not None:
+                d.routing.remove_waiting(call, q)
+                d.offer(call, agent)
+        elif kind == "max_wait":
+            if not call.overflow_offered and call.callback_number is None:
+                self._overflow(call, q, "max_wait")
+        elif kind == "announce":
+            position = d.routing.position(call, q)
+            d.out.commands.append(Announce(call.id, position, d.routing.expected_wait(q, position)))
+            every = q.config.announce_every_s
+            assert every is not None
+            d.timers.push(d.now + every, "announce", call.id, call.epoch)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _connected(self, call_id: str) -> Call:
+        call = self._d.call(call_id)
+        if call.state != "connected":
+            raise AcdError("call_not_connected", f"call {call_id} is {call.state}, not connected")
+        return call
+
+    def _offered(self, call_id: str) -> Call:
+        call = self._d.call(call_id)
+        if call.state != "offered":
+            raise AcdError("call_not_offered", f"call {call_id} is {call.state}, not offered")
+        return call
+
+    def _enqueue(self, call: Call, q: Queue) -> None:
+        """A new call in `q`: to an agent at once, else in line (or overflow if full)."""
+        d = self._d
+        call.step = steps_due(q.config, 0.0)
+        agent = d.routing.pick_agent(call, q)
+        if agent is not None:
+            d.offer(call, agent)
+            return
+        limit = q.config.max_length
+        if limit is not None and len(q.waiting) >= limit and q.config.overflow:
+            if q.config.overflow.action != "callback":
+                self._overflow(call, q, "max_length")
+                return
+            d.insert(call, q)
+            self._queued_event(call, q)
+            self._overflow(call, q, "max_length")
+            return
+        d.insert(call, q)
+        self._queued_event(call, q)
+
+    def _queued_event(self, call: Call, q: Queue) -> None:
+        d = self._d
+        position = d.routing.position(call, q)
+        ewt = d.routing.expected_wait(q, position)
+        d.out.events.append(CallQueued(d.now, call.id, q.name, position, ewt))
+
+    def _callback_leg_gone(self, call: Call, q: Queue) -> None:
+        """A hang-up on a call whose caller accepted a callback."""
+        d = self._d
+        agent = call.agent
+        if call.state == "waiting":
+            return  # the caller hung up after accepting: the callback keeps the place
+        assert agent is not None
+        agent.call = None
+        if not call.calling_back:
+            # Accepted while an agent's phone was already ringing for the live caller:
+            # stop that offer; the callback keeps the call's place.
+            d.out.commands.append(CancelOffer(call.id, agent.profile.id))
+            d.release(agent)
+            d.requeue(call, agent, "caller_left")
+            return
+        d.forget(call)
+        q.stats.callbacks_failed += 1
+        d.out.events.append(CallbackFailed(d.now, call.id, q.name, agent.profile.id))
+        d.release(agent)
+
+    def _overflow(self, call: Call, q: Queue, cause: Literal["max_wait", "max_length"]) -> None:
+        d = self._d
+        flow = q.config.overflow
+        assert flow is not None
+        wait = d.now - call.entered
+        d.out.commands.append(OverflowCall(call.id, q.name, flow.action, flow.target))
+        if flow.action == "callback":
+            call.overflow_offered = True
+            d.out.events.append(
+                CallOverflowed(d.now, call.id, q.name, "callback", None, wait, cause)
+            )
+            return
+        if call.state == "waiting" and call.id in d.calls:
+            d.routing.remove_waiting(call, q)
+        q.stats.overflowed += 1
+        d.out.events.append(
+            CallOverflowed(d.now, call.id, q.name, flow.action, flow.target, wait, cause)
+        )
+        if flow.action == "queue" and flow.target is not None:
+            target = d.routing.queues[flow.target]
+            call.queue, call.entered, call.overflow_offered = target.name, d.now, False
+            target.stats.offered += 1
+            self._enqueue(call, target)
+        else:
+            d.calls.pop(call.id, None)
+            call.epoch += 1
