@@ -19,7 +19,7 @@ from cti.api.app import ApiServer
 from cti.app import Core
 from cti.config import AmiSettings, Settings
 from cti.sim.ami_server import SimAmiServer
-from cti.sim.pbx import Endpoint
+from cti.sim.models import Endpoint
 from cti.store.embedded import free_port
 from cti.store.errors import StoreError
 from cti.store.service import StoreService

@@ -23,7 +23,7 @@ from cti.config import AmiSettings, Settings
 from cti.queues import AgentState
 from cti.queues.events import AgentStateChanged, CallAbandoned, CallOffered, Event
 from cti.sim.ami_server import SimAmiServer
-from cti.sim.pbx import Citizen, Endpoint, Fields
+from cti.sim.models import Citizen, Endpoint, Fields
 
 E = TypeVar("E")
 SCALE = 0.05  # simulated seconds -> wall seconds

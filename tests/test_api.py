@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from api_helpers import next_of, world
 from cti.api import auth
-from cti.sim.pbx import Citizen
+from cti.sim.models import Citizen
 from cti.store import cases
 from cti.store.callers import upsert_caller
 from cti.store.embedded import free_port
@@ -420,7 +420,7 @@ async def test_wrap_up_files_a_case_and_the_supervisor_sees_forces_and_broadcast
 async def test_interactions_search_csv_and_audited_recording_download(
     db_url: str, tmp_path: Any
 ) -> None:
-    from cti.sim.pbx import write_wav
+    from cti.sim.wav import write_wav
     from cti.store.recordings import save_recording
 
     async with world(db_url, tmp_path) as w:

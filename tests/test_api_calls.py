@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from api_helpers import World, next_of, world
-from cti.sim.pbx import Citizen
+from cti.sim.models import Citizen
 
 
 async def _talking(w: World, ws: Any, number: str, talk_s: float = 60) -> Any:

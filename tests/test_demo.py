@@ -22,7 +22,7 @@ from cti.app import Core
 from cti.config import Settings
 from cti.demo import DemoOptions, run_demo
 from cti.sim.ami_server import SimAmiServer
-from cti.sim.pbx import Fields
+from cti.sim.models import Fields
 from cti.sim.traffic import Traffic
 from cti.store.service import StoreService
 from proc_helpers import reap

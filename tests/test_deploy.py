@@ -8,9 +8,9 @@ from pathlib import Path
 
 from cti.asterisk_config import render
 from cti.ivr.models import load_ivr
-from cti.queues import load_acd_config
 from cti.queues import dialplan as acd_service
-from cti.sim import pbx
+from cti.queues import load_acd_config
+from cti.sim import dialplan
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 EXTENSIONS = (DEPLOY / "asterisk" / "extensions.conf").read_text()
@@ -41,16 +41,16 @@ def test_every_context_the_cti_and_the_simulator_use_is_in_the_dialplan() -> Non
     used_by_cti |= {acd_service.HELD, acd_service.AGENT_HELD, acd_service.TRANSFER_OUT}
     used_by_cti |= set(acd_service.OVERFLOW_CONTEXTS.values())
     simulated = {
-        pbx.INBOUND,
-        pbx.HOLD,
-        pbx.CONNECT,
-        pbx.CALLBACK_OFFER,
-        pbx.CALLBACK,
-        pbx.VOICEMAIL,
-        pbx.FALLBACK,
-        pbx.HELD,
-        pbx.AGENT_HELD,
-        pbx.TRANSFER_OUT,
+        dialplan.INBOUND,
+        dialplan.HOLD,
+        dialplan.CONNECT,
+        dialplan.CALLBACK_OFFER,
+        dialplan.CALLBACK,
+        dialplan.VOICEMAIL,
+        dialplan.FALLBACK,
+        dialplan.HELD,
+        dialplan.AGENT_HELD,
+        dialplan.TRANSFER_OUT,
     }
     assert used_by_cti <= contexts()
     assert simulated <= contexts()

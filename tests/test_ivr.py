@@ -21,7 +21,7 @@ from cti.ivr.engine import Definitions, Ivr, IvrServices
 from cti.ivr.models import load_ivr
 from cti.sim import transcripts
 from cti.sim.ami_server import SimAmiServer
-from cti.sim.pbx import Channel, Citizen
+from cti.sim.models import Channel, Citizen
 
 IVR_FILE = Path(__file__).parent.parent / "deploy" / "ivr.yaml"
 OPEN = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)  # 12:00 in Sofia, a Tuesday

@@ -23,7 +23,7 @@ from cti.app import Core
 from cti.config import Settings
 from cti.demo import DEFAULT_CLASSIFIER, PERSON, DemoOptions, run_demo
 from cti.sim.ami_server import SimAmiServer
-from cti.sim.pbx import Citizen
+from cti.sim.models import Citizen
 from cti.sim.traffic import Traffic
 from cti.sim.workload import default_workload_path
 from cti.store.callers import upsert_caller

@@ -15,7 +15,7 @@ from cti.app import Core
 from cti.config import AmiSettings, RecordingSettings, Settings
 from cti.queues.events import CallAnswered, CallCompleted, Event
 from cti.sim.ami_server import SimAmiServer
-from cti.sim.pbx import Citizen, Endpoint
+from cti.sim.models import Citizen, Endpoint
 from cti.store import cases
 from cti.store.models import CaseCreate
 from cti.store.outbox import Record

@@ -23,7 +23,7 @@ import pytest
 
 from cti.sim import transcripts
 from cti.sim.ami_server import SimAmiServer
-from cti.sim.pbx import Citizen, Endpoint
+from cti.sim.models import Citizen, Endpoint
 
 Message = dict[str, str]
 CALL_FLOW = {

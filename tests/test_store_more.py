@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cti.sim.pbx import write_wav
+from cti.sim.wav import write_wav
 from cti.store import cases
 from cti.store.announcements import AnnouncementIn, add_announcement, current_announcements
 from cti.store.errors import StoreError

@@ -32,7 +32,7 @@ from cti.queues.events import Event as AcdEvent
 from cti.queues.models import AgentProfile
 from cti.queues.service import Summary
 from cti.sim.ami_server import SimAmiServer
-from cti.sim.pbx import Endpoint
+from cti.sim.models import Endpoint
 from cti.sim.routing import skills_router
 from cti.sim.traffic import Traffic, bot_endpoints, ivr_keys
 from cti.sim.workload import Workload, default_workload_path, load_workload

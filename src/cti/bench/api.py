@@ -28,7 +28,7 @@ from cti.config import AmiSettings, Settings
 from cti.logs import configure_logging
 from cti.queues.models import AcdConfig, AgentProfile, QueueConfig
 from cti.sim.ami_server import SimAmiServer
-from cti.sim.pbx import Citizen, Endpoint, Fields
+from cti.sim.models import Citizen, Endpoint, Fields
 from cti.store.embedded import free_port, scratch_database
 from cti.store.migrate import migrate
 from cti.store.service import StoreService

@@ -30,7 +30,7 @@ from cti.queues.events import CallAnswered
 from cti.queues.events import Event as AcdEvent
 from cti.queues.models import AcdConfig, AgentProfile, QueueConfig
 from cti.sim.ami_server import SimAmiServer
-from cti.sim.pbx import Citizen, Endpoint, Fields
+from cti.sim.models import Citizen, Endpoint, Fields
 
 ANSWER_S = 0.005
 TALK_S = 0.005

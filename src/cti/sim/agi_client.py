@@ -15,12 +15,11 @@ import contextlib
 import itertools
 import re
 import shlex
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 
-if TYPE_CHECKING:
-    from cti.sim.pbx import Channel, SimPbx
+from cti.sim.models import Channel
 
 log = structlog.get_logger(__name__)
 
@@ -54,8 +53,25 @@ _VAR = re.compile(r"\$\{([^}]+)\}")
 _thread_ids = itertools.count(140172108060352, 512000)
 
 
+class AgiPbx(Protocol):
+    """What an AGI session needs of the PBX its channel lives on."""
+
+    @property
+    def time_scale(self) -> float: ...
+
+    def answer_channel(self, ch: Channel) -> None: ...
+
+    def dtmf_received(self, ch: Channel, digit: str) -> None: ...
+
+    def setvar(self, channel: str | None, name: str, value: str) -> None: ...
+
+    def hangup(self, channel: str, cause: int = 16) -> None: ...
+
+
 class SimAgiClient:
-    def __init__(self, pbx: SimPbx, host: str, port: int) -> None:
+    """Runs AGI sessions for the PBX's channels against a FastAGI server."""
+
+    def __init__(self, pbx: AgiPbx, host: str, port: int) -> None:
         self.pbx = pbx
         self.host, self.port = host, port
         self.astdb: dict[tuple[str, str], str] = {}

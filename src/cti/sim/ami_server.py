@@ -16,7 +16,8 @@ from pathlib import Path
 import structlog
 
 from cti.sim.fake_ami import BANNER
-from cti.sim.pbx import Channel, Endpoint, Fields, PbxError, SimPbx, bridge_fields
+from cti.sim.models import Channel, Endpoint, Fields, PbxError, bridge_fields
+from cti.sim.pbx import SimPbx
 
 log = structlog.get_logger(__name__)
 _UNKNOWN = "Invalid/unknown command: {}. Use Action: ListCommands to show available commands."

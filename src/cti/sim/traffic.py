@@ -28,7 +28,8 @@ from cti.ivr.models import (
     RecordingNotice,
 )
 from cti.queues.models import AcdConfig
-from cti.sim.pbx import Citizen, Endpoint, SimPbx
+from cti.sim.models import Citizen, Endpoint
+from cti.sim.pbx import SimPbx
 from cti.sim.workload import CallPlan, Workload, generate_calls
 
 
