@@ -15,7 +15,7 @@ import asyncpg
 
 from acd_helpers import agent, config
 from cti.api import auth
-from cti.api.app import ApiServer
+from cti.api.server import ApiServer
 from cti.app import Core
 from cti.config import AmiSettings, Settings
 from cti.sim.ami_server import SimAmiServer

@@ -719,7 +719,7 @@ async def test_every_registered_route_needs_a_token_and_never_fails_with_500(
     db_url: str, tmp_path: Any
 ) -> None:
     """Walks the router itself, so a route added later cannot slip through unprotected."""
-    from cti.api.app import PUBLIC
+    from cti.api.server import PUBLIC
 
     async with world(db_url, tmp_path) as w:
         routes = set()

@@ -1,3 +1,5 @@
 """cti: an asyncio CTI server and ACD that sits in front of an Asterisk PBX."""
 
-__version__ = "0.1.0"
+from cti.version import VERSION as __version__
+
+__all__ = ["__version__"]

@@ -16,8 +16,8 @@ from cti.ami.client import AmiClient
 from cti.ami.events import CallEvent
 from cti.ami.service import AmiFeed
 from cti.ami.tracker import CallTracker
-from cti.api.app import ApiServer
-from cti.api.bus import EventBus
+from cti.api.server import ApiServer
+from cti.bus import EventBus
 from cti.config import Settings, load_yaml_model
 from cti.ivr.models import load_ivr
 from cti.ivr.service import IvrService

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cti import __version__
+from cti.version import VERSION
 from cti.config import ConfigError, Settings, load_settings
 from cti.logs import configure_logging
 
@@ -25,7 +25,7 @@ def _positive(text: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cti", description="CTI server and ACD for Asterisk.")
-    p.add_argument("--version", action="version", version=f"cti {__version__}")
+    p.add_argument("--version", action="version", version=f"cti {VERSION}")
     p.add_argument("--config", type=Path, help="TOML file (CTI_* variables override it)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the CTI server against Asterisk")

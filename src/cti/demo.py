@@ -23,7 +23,7 @@ import structlog
 from pydantic import SecretStr
 
 from cti.api import auth
-from cti.api.app import ApiServer
+from cti.api.server import ApiServer
 from cti.app import Core, build_store, database
 from cti.config import AmiSettings, IvrSettings, RecordingSettings, Settings
 from cti.ivr.models import Calendar, load_ivr

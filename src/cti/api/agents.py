@@ -1,4 +1,5 @@
-"""REST for agents' profiles and queues' configuration.
+"""REST for agents: the list with live states, state changes, and profiles (endpoint,
+skills, queues).
 
 Changes made here apply at once and are stored (`agent_profiles`): at start the CTI
 applies them over the ACD file, so they survive a restart.
@@ -6,22 +7,22 @@ applies them over the ACD file, so they survive a restart.
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from cti.api import control
+from cti.api.context import PRINCIPAL, ApiError, Context, body, need
+from cti.api.models import StateChange
+from cti.api.views import agent_view
 from cti.queues.errors import AcdError
 from cti.queues.models import AgentProfile
+from cti.queues.service import AcdService
 from cti.store import agents as stored
 
 log = structlog.get_logger(__name__)
-
-if TYPE_CHECKING:
-    from cti.api.app import ApiServer
-    from cti.queues.service import AcdService
 
 
 SkillName = Annotated[str, Field(min_length=1, max_length=64)]
@@ -38,22 +39,21 @@ class AgentProfileIn(BaseModel):
     queues: Annotated[list[str], Field(min_length=1, max_length=50)]
 
 
-def add_agent_routes(api: ApiServer) -> None:
-    from cti.api.app import PRINCIPAL, ApiError
+def routes(ctx: Context) -> list[web.RouteDef]:
 
     def profile(agent_id: str) -> AgentProfile:
-        found: AgentProfile | None = api._acd().acd.profile(agent_id)
+        found: AgentProfile | None = ctx.acd().acd.profile(agent_id)
         if found is None:
             raise ApiError(404, "unknown_agent", f"no agent {agent_id!r}")
         return found
 
     async def read(request: web.Request) -> web.Response:
         principal = request[PRINCIPAL]
-        api._need(request, "agent", "supervisor", "admin")
+        need(request, "agent", "supervisor", "admin")
         agent_id = request.match_info["agent_id"]
         if principal.role == "agent" and principal.agent_id != agent_id:
             raise ApiError(403, "forbidden", "an agent sees only its own profile")
-        acd = api._acd()
+        acd = ctx.acd()
         p = profile(agent_id)
         view = next(a for a in acd.acd.agents() if a.id == agent_id)
         stats = acd.acd.agent_stats(agent_id)
@@ -82,16 +82,16 @@ def add_agent_routes(api: ApiServer) -> None:
         )
 
     async def write(request: web.Request) -> web.Response:
-        principal = api._need(request, "admin")
+        principal = need(request, "admin")
         agent_id = request.match_info["agent_id"]
-        data: AgentProfileIn = await api._body(request, AgentProfileIn)
-        acd = api._acd()
+        data: AgentProfileIn = await body(request, AgentProfileIn)
+        acd = ctx.acd()
         new = AgentProfile(
             id=agent_id, endpoint=data.endpoint, skills=data.skills, queues=tuple(data.queues)
         )
         created = acd.acd.profile(agent_id) is None
         # Stored and applied together: a change the ACD refuses is not kept either.
-        async with api._db() as conn, conn.transaction():
+        async with ctx.db() as conn, conn.transaction():
             await stored.save_agent(conn, new, principal.username)
             acd.apply(acd.acd.upsert_agent(new, acd.now()))
         return web.json_response(
@@ -105,35 +105,37 @@ def add_agent_routes(api: ApiServer) -> None:
         )
 
     async def remove(request: web.Request) -> web.Response:
-        principal = api._need(request, "admin")
+        principal = need(request, "admin")
         agent_id = request.match_info["agent_id"]
-        acd = api._acd()
+        acd = ctx.acd()
         profile(agent_id)
-        async with api._db() as conn, conn.transaction():
+        async with ctx.db() as conn, conn.transaction():
             await stored.remove_agent(conn, agent_id, principal.username)
             acd.apply(acd.acd.remove_agent(agent_id, acd.now()))
         return web.json_response({"deleted": agent_id})
 
-    async def queue(request: web.Request) -> web.Response:
-        api._need(request, "supervisor", "admin", "integrator")
-        acd = api._acd()
-        name = request.match_info["queue"]
-        config = acd.acd.config.queues.get(name)
-        if config is None:
-            raise ApiError(404, "unknown_queue", f"no queue {name!r}")
-        live = next(q for q in api._queue_items(acd) if q["name"] == name)
-        return web.json_response(
-            {"name": name, "config": json.loads(config.model_dump_json()), "live": live}
-        )
+    async def listing(request: web.Request) -> web.Response:
+        need(request, "supervisor", "admin")
+        acd = ctx.acd()
+        items = [agent_view(acd, a.id) for a in acd.acd.agents()]
+        return web.json_response({"items": [a.model_dump() for a in items if a is not None]})
 
-    api.app.add_routes(
-        [
-            web.get("/api/v1/agents/{agent_id}", read),
-            web.put("/api/v1/agents/{agent_id}", write),
-            web.delete("/api/v1/agents/{agent_id}", remove),
-            web.get("/api/v1/queues/{queue}", queue),
-        ]
-    )
+    async def state(request: web.Request) -> web.Response:
+        principal = need(request, "agent", "supervisor", "admin")
+        agent_id = request.match_info["agent_id"]
+        if principal.role == "agent" and principal.agent_id != agent_id:
+            raise ApiError(403, "forbidden", "an agent may change only its own state")
+        data = await body(request, StateChange)
+        control.change_state(ctx.acd(), agent_id, data.state, data.reason)
+        return web.json_response({"agent": agent_id, "state": data.state})
+
+    return [
+        web.get("/api/v1/agents", listing),
+        web.post("/api/v1/agents/{agent_id}/state", state),
+        web.get("/api/v1/agents/{agent_id}", read),
+        web.put("/api/v1/agents/{agent_id}", write),
+        web.delete("/api/v1/agents/{agent_id}", remove),
+    ]
 
 
 async def apply_saved_agents(conn: Any, acd: AcdService) -> int:

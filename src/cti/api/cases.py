@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from cti.api.context import PRINCIPAL, ApiError, Context, body, need
 from cti.store import cases
 from cti.store.models import CaseCreate, CaseStatus, CaseUpdate
-
-if TYPE_CHECKING:
-    from cti.api.app import ApiServer
 
 
 class StatusMove(BaseModel):
@@ -49,8 +47,7 @@ def _json(model: BaseModel) -> Any:
     return json.loads(model.model_dump_json())
 
 
-def add_case_routes(api: ApiServer) -> None:
-    from cti.api.app import PRINCIPAL, ApiError
+def routes(ctx: Context) -> list[web.RouteDef]:
 
     everyone = ("agent", "supervisor", "admin", "integrator")
 
@@ -62,50 +59,50 @@ def add_case_routes(api: ApiServer) -> None:
                 raise ApiError(403, "forbidden", "an agent may change only the cases it registered")
 
     async def create(request: web.Request) -> web.Response:
-        principal = api._need(request, "agent", "supervisor", "admin")
-        data: CaseCreate = await api._body(request, CaseCreate)
-        async with api._db() as conn:
+        principal = need(request, "agent", "supervisor", "admin")
+        data: CaseCreate = await body(request, CaseCreate)
+        async with ctx.db() as conn:
             case = await cases.create_case(conn, data, principal.username)
-        api.core.bus.publish("case.created", _json(case))
+        ctx.core.bus.publish("case.created", _json(case))
         return web.json_response(_json(case), status=201)
 
     async def read(request: web.Request) -> web.Response:
-        api._need(request, *everyone)
-        async with api._db() as conn:
+        need(request, *everyone)
+        async with ctx.db() as conn:
             case = await cases.get_case(conn, _id(request))
         return web.json_response(_json(case))
 
     async def update(request: web.Request) -> web.Response:
-        principal = api._need(request, "agent", "supervisor", "admin")
-        data: CaseUpdate = await api._body(request, CaseUpdate)
-        async with api._db() as conn:
+        principal = need(request, "agent", "supervisor", "admin")
+        data: CaseUpdate = await body(request, CaseUpdate)
+        async with ctx.db() as conn:
             await _own_or_manager(request, conn, _id(request))
             case = await cases.update_case(conn, _id(request), data, principal.username)
-        api.core.bus.publish("case.updated", _json(case))
+        ctx.core.bus.publish("case.updated", _json(case))
         return web.json_response(_json(case))
 
     async def move(request: web.Request) -> web.Response:
-        principal = api._need(request, *everyone)
-        data: StatusMove = await api._body(request, StatusMove)
-        async with api._db() as conn:
+        principal = need(request, *everyone)
+        data: StatusMove = await body(request, StatusMove)
+        async with ctx.db() as conn:
             await _own_or_manager(request, conn, _id(request))
             case = await cases.move_case(
                 conn, _id(request), data.status, principal.username, data.note
             )
-        api.core.bus.publish("case.status", _json(case))
+        ctx.core.bus.publish("case.status", _json(case))
         return web.json_response(_json(case))
 
     async def history(request: web.Request) -> web.Response:
-        api._need(request, *everyone)
-        async with api._db() as conn:
+        need(request, *everyone)
+        async with ctx.db() as conn:
             await cases.get_case(conn, _id(request))
             events = await cases.case_history(conn, _id(request))
         return web.json_response({"items": [_json(e) for e in events]})
 
     async def search(request: web.Request) -> web.Response:
-        api._need(request, *everyone)
+        need(request, *everyone)
         query = CaseQuery.model_validate(dict(request.query))
-        async with api._db() as conn:
+        async with ctx.db() as conn:
             found, total = await cases.search_cases(conn, **query.model_dump())
         return web.json_response(
             {
@@ -125,8 +122,8 @@ def add_case_routes(api: ApiServer) -> None:
     async def topics(request: web.Request) -> web.Response:
         """The classifier for the case form: active topics with the organisation that
         answers them and the days it has (a case's deadline)."""
-        api._need(request, "agent", "supervisor", "admin", "integrator")
-        async with api._db() as conn:
+        need(request, "agent", "supervisor", "admin", "integrator")
+        async with ctx.db() as conn:
             rows = await conn.fetch(
                 "SELECT t.code, t.name, t.parent, t.organisation, o.name AS organisation_name,"
                 " t.regulation_days FROM topics t LEFT JOIN organisations o"
@@ -137,14 +134,12 @@ def add_case_routes(api: ApiServer) -> None:
             {"items": items, "total": len(items), "limit": len(items), "offset": 0}
         )
 
-    api.app.add_routes(
-        [
-            web.get("/api/v1/topics", topics),
-            web.post("/api/v1/cases", create),
-            web.get("/api/v1/cases", search),
-            web.get("/api/v1/cases/{case_id}", read),
-            web.patch("/api/v1/cases/{case_id}", update),
-            web.post("/api/v1/cases/{case_id}/status", move),
-            web.get("/api/v1/cases/{case_id}/history", history),
-        ]
-    )
+    return [
+        web.get("/api/v1/topics", topics),
+        web.post("/api/v1/cases", create),
+        web.get("/api/v1/cases", search),
+        web.get("/api/v1/cases/{case_id}", read),
+        web.patch("/api/v1/cases/{case_id}", update),
+        web.post("/api/v1/cases/{case_id}/status", move),
+        web.get("/api/v1/cases/{case_id}/history", history),
+    ]

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from cti.ami.errors import AmiError
+from cti.api import control
+from cti.api.auth import audit
+from cti.api.context import PRINCIPAL, ApiError, Context, body, need
 from cti.api.models import TransferTarget
 from cti.store.announcements import AnnouncementIn, add_announcement
 from cti.store.phone import normalise
-
-if TYPE_CHECKING:
-    from cti.api.app import ApiServer
 
 
 class ClickToCall(BaseModel):
@@ -25,17 +26,15 @@ class ClickToCall(BaseModel):
     number: Annotated[str, Field(min_length=3, max_length=32)]
 
 
-def add_live_routes(api: ApiServer) -> None:
-    from cti.ami.errors import AmiError
-    from cti.api.app import PRINCIPAL, ApiError
+def routes(ctx: Context) -> list[web.RouteDef]:
 
     async def calls(request: web.Request) -> web.Response:
-        api._need(request, "supervisor", "admin", "integrator")
+        need(request, "supervisor", "admin", "integrator")
         now = dt.datetime.now(dt.UTC).timestamp()
-        acd = api.core.acd
+        acd = ctx.core.acd
         in_acd = {c.id: c for c in acd.acd.calls()} if acd is not None else {}
         items: list[dict[str, Any]] = []
-        for it in api.core.tracker.interactions.values():
+        for it in ctx.core.tracker.interactions.values():
             c = in_acd.get(it.id)
             items.append(
                 {
@@ -55,38 +54,36 @@ def add_live_routes(api: ApiServer) -> None:
         )
 
     async def hang_up(request: web.Request) -> web.Response:
-        principal = api._need(request, "supervisor", "admin", "integrator")
+        principal = need(request, "supervisor", "admin", "integrator")
         call = request.match_info["call_id"]
-        it = api.core.tracker.interactions.get(call)
+        it = ctx.core.tracker.interactions.get(call)
         if it is None:
             raise ApiError(404, "call_not_found", f"no live call {call!r}")
         channels = [
-            api.core.tracker.channels[u].name for u in it.channels if u in api.core.tracker.channels
+            ctx.core.tracker.channels[u].name for u in it.channels if u in ctx.core.tracker.channels
         ]
         for name in channels:
             try:
-                await api.core.ami.send_action({"Action": "Hangup", "Channel": name})
+                await ctx.core.ami.send_action({"Action": "Hangup", "Channel": name})
             except AmiError as exc:  # already gone: fine
                 del exc
-        async with api._db() as conn:
-            from cti.api.auth import audit
-
+        async with ctx.db() as conn:
             await audit(conn, principal.username, "call_hangup", call)
         return web.json_response({"call": call, "channels": len(channels)})
 
     async def click_to_call(request: web.Request) -> web.Response:
         principal = request[PRINCIPAL]
-        api._need(request, "agent", "supervisor", "admin", "integrator")
-        data: ClickToCall = await api._body(request, ClickToCall)
+        need(request, "agent", "supervisor", "admin", "integrator")
+        data: ClickToCall = await body(request, ClickToCall)
         if principal.role == "agent" and principal.agent_id != data.agent:
             raise ApiError(403, "forbidden", "an agent may place calls only from its own phone")
-        acd = api._acd()
+        acd = ctx.acd()
         profile = acd.acd.profile(data.agent)
         if profile is None:
             raise ApiError(404, "unknown_agent", f"no agent {data.agent!r}")
         number = normalise(data.number)
         try:
-            await api.core.ami.send_action(
+            await ctx.core.ami.send_action(
                 {
                     "Action": "Originate",
                     "Channel": profile.endpoint,
@@ -103,20 +100,18 @@ def add_live_routes(api: ApiServer) -> None:
         return web.json_response({"agent": data.agent, "number": number}, status=201)
 
     async def transfer(request: web.Request) -> web.Response:
-        principal = api._need(request, "supervisor", "admin", "integrator")
+        principal = need(request, "supervisor", "admin", "integrator")
         call = request.match_info["call_id"]
-        target: TransferTarget = await api._body(request, TransferTarget)
-        await api.transfer(call, target)
-        async with api._db() as conn:
-            from cti.api.auth import audit
-
+        target: TransferTarget = await body(request, TransferTarget)
+        await control.transfer(ctx.acd(), call, target)
+        async with ctx.db() as conn:
             await audit(conn, principal.username, "call_transfer", call)
         return web.json_response({"call": call, **target.model_dump(exclude_none=True)})
 
     async def announcements(request: web.Request) -> web.Response:
-        api._need(request, "supervisor", "admin", "integrator")
+        need(request, "supervisor", "admin", "integrator")
         current = request.query.get("current") == "true"
-        async with api._db() as conn:
+        async with ctx.db() as conn:
             rows = await conn.fetch(
                 "SELECT id, topic, text, prompt, valid_from, valid_to FROM announcements"
                 + (" WHERE valid_from <= now() AND valid_to > now()" if current else "")
@@ -126,26 +121,26 @@ def add_live_routes(api: ApiServer) -> None:
         return web.json_response({"items": items, "total": len(items), "limit": 500, "offset": 0})
 
     async def add(request: web.Request) -> web.Response:
-        api._need(request, "supervisor", "admin")
-        data: AnnouncementIn = await api._body(request, AnnouncementIn)
-        async with api._db() as conn:
+        need(request, "supervisor", "admin")
+        data: AnnouncementIn = await body(request, AnnouncementIn)
+        async with ctx.db() as conn:
             created = await add_announcement(conn, data)
         return web.json_response(json.loads(created.model_dump_json()), status=201)
 
     async def remove(request: web.Request) -> web.Response:
-        api._need(request, "supervisor", "admin")
+        need(request, "supervisor", "admin")
         raw = request.match_info["announcement_id"]
         if not raw.isdigit():
             raise ApiError(404, "announcement_not_found", f"no announcement {raw!r}")
-        async with api._db() as conn:
+        async with ctx.db() as conn:
             status = await conn.execute("DELETE FROM announcements WHERE id = $1", int(raw))
         if status.endswith(" 0"):
             raise ApiError(404, "announcement_not_found", f"no announcement {raw}")
         return web.json_response({"deleted": int(raw)})
 
     async def surveys(request: web.Request) -> web.Response:
-        api._need(request, "supervisor", "admin", "integrator")
-        async with api._db() as conn:
+        need(request, "supervisor", "admin", "integrator")
+        async with ctx.db() as conn:
             rows = await conn.fetch(
                 "SELECT question, to_char(date_trunc('day', at), 'YYYY-MM-DD') AS day,"
                 " count(*) AS answers, round(avg(score)::numeric, 2) AS average,"
@@ -155,15 +150,13 @@ def add_live_routes(api: ApiServer) -> None:
         items = [{**dict(r), "average": float(r["average"])} for r in rows]
         return web.json_response({"items": items, "total": len(items), "limit": 1000, "offset": 0})
 
-    api.app.add_routes(
-        [
-            web.get("/api/v1/calls", calls),
-            web.post("/api/v1/calls", click_to_call),
-            web.delete("/api/v1/calls/{call_id}", hang_up),
-            web.post("/api/v1/calls/{call_id}/transfer", transfer),
-            web.get("/api/v1/announcements", announcements),
-            web.post("/api/v1/announcements", add),
-            web.delete("/api/v1/announcements/{announcement_id}", remove),
-            web.get("/api/v1/surveys", surveys),
-        ]
-    )
+    return [
+        web.get("/api/v1/calls", calls),
+        web.post("/api/v1/calls", click_to_call),
+        web.delete("/api/v1/calls/{call_id}", hang_up),
+        web.post("/api/v1/calls/{call_id}/transfer", transfer),
+        web.get("/api/v1/announcements", announcements),
+        web.post("/api/v1/announcements", add),
+        web.delete("/api/v1/announcements/{announcement_id}", remove),
+        web.get("/api/v1/surveys", surveys),
+    ]

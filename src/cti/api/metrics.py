@@ -3,22 +3,22 @@ Names follow Prometheus conventions: `cti_` prefix, base units, `_total` counter
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from cti.api.ports import CoreView
 from cti.queues import AgentState
-
-if TYPE_CHECKING:
-    from cti.app import Core
 
 
 class CtiCollector(Collector):
-    def __init__(self, core: Core, api: Any = None) -> None:
+    """Reads the core's parts at scrape time; `desktops` counts connected agent desktops."""
+
+    def __init__(self, core: CoreView, desktops: Callable[[], int] | None = None) -> None:
         self.core = core
-        self.api = api
+        self.desktops = desktops
 
     def collect(self) -> Iterator[Any]:
         core = self.core
@@ -56,11 +56,9 @@ class CtiCollector(Collector):
                 "FastAGI connections over the cap",
                 value=agi.refused,
             )
-        if self.api is not None:
+        if self.desktops is not None:
             yield GaugeMetricFamily(
-                "cti_websocket_agents",
-                "agent desktops connected",
-                value=len(self.api.agent_sockets),
+                "cti_websocket_agents", "agent desktops connected", value=self.desktops()
             )
         if core.store is not None:
             yield GaugeMetricFamily(

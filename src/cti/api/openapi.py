@@ -7,9 +7,24 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cti import __version__
-from cti.api.models import AgentView, ErrorReply, LoginReply, LoginRequest, QueueLive, StateChange
+from cti.api.agents import AgentProfileIn
+from cti.api.cases import CaseQuery, StatusMove
+from cti.api.live import ClickToCall
+from cti.api.models import (
+    AgentView,
+    ErrorReply,
+    LanguageChange,
+    LoginReply,
+    LoginRequest,
+    QueueLive,
+    StateChange,
+    TransferTarget,
+)
+from cti.api.records import CdrQuery
+from cti.api.reports import KpiQuery
+from cti.store.announcements import AnnouncementIn
 from cti.store.models import Case, CaseCreate, CaseEvent, CaseUpdate, ScreenPop
+from cti.version import VERSION
 
 _MODELS: list[type[BaseModel]] = [
     LoginRequest,
@@ -70,8 +85,6 @@ def _op(
 
 
 def _more_paths() -> dict[str, Any]:
-    from cti.api.agents import AgentProfileIn
-    from cti.api.models import LanguageChange, TransferTarget
 
     return {
         "/api/v1/me": {"get": _op("who the token belongs to, and their language", (401,))},
@@ -113,10 +126,6 @@ def _more_paths() -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
-    from cti.api.agents import AgentProfileIn
-    from cti.api.live import ClickToCall
-    from cti.api.models import LanguageChange, TransferTarget
-    from cti.store.announcements import AnnouncementIn
 
     schemas: dict[str, Any] = {}
     extra: list[type[BaseModel]] = [
@@ -130,9 +139,6 @@ def document() -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
-    from cti.api.cases import CaseQuery, StatusMove
-    from cti.api.records import CdrQuery
-    from cti.api.reports import KpiQuery
 
     for model in (StatusMove,):
         schemas[model.__name__] = model.model_json_schema(
@@ -146,7 +152,7 @@ def document() -> dict[str, Any]:
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
-        "info": {"title": "cti", "version": __version__},
+        "info": {"title": "cti", "version": VERSION},
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -5,12 +5,8 @@ no data: everything they show comes over the public REST and websocket APIs."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
-
-if TYPE_CHECKING:
-    from cti.api.app import ApiServer
 
 WEB = Path(__file__).parent / "web"
 PAGES = {"/": "index.html", "/desktop": "desktop.html", "/wallboard": "wallboard.html"}
@@ -18,12 +14,12 @@ PAGES["/reports"] = "reports.html"
 STATIC = "/static/"
 
 
-def add_page_routes(api: ApiServer) -> None:
+def add_page_routes(app: web.Application) -> None:
     def page(path: str, name: str) -> web.RouteDef:
         async def serve(request: web.Request) -> web.FileResponse:
             return web.FileResponse(WEB / name, headers={"Cache-Control": "no-cache"})
 
         return web.get(path, serve)
 
-    api.app.add_routes([page(path, name) for path, name in PAGES.items()])
-    api.app.router.add_static(STATIC, WEB, append_version=False)
+    app.add_routes([page(path, name) for path, name in PAGES.items()])
+    app.router.add_static(STATIC, WEB, append_version=False)

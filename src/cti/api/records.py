@@ -1,4 +1,5 @@
-"""REST for what was recorded: interactions (CDR) searched with the same paging as
+"""REST for what was recorded: a caller's history by phone number (the screen-pop's
+content, audited); interactions (CDR) searched with the same paging as
 every list, or exported as CSV; recordings' metadata and audio (every download is
 written to the access log first, and a file that no longer matches its checksum is
 refused)."""
@@ -9,17 +10,17 @@ import csv
 import datetime as dt
 import io
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from cti.api.auth import audit
+from cti.api.context import ApiError, Context, need
+from cti.store.callers import screen_pop
 from cti.store.phone import normalise
 from cti.store.recordings import open_recording
 from cti.store.records import INTERACTION_COLUMNS
-
-if TYPE_CHECKING:
-    from cti.api.app import ApiServer
 
 CDR_COLUMNS = ("id", *(c for c in INTERACTION_COLUMNS if c != "ivr_path"))
 CDR_SORTABLE = {"arrived_at", "ended_at", "wait_s", "talk_s", "queue", "agent"}
@@ -65,12 +66,10 @@ def _where(q: CdrQuery) -> tuple[str, list[Any]]:
     return " AND ".join(clauses) or "true", args
 
 
-def add_record_routes(api: ApiServer) -> None:
-    from cti.api.app import ApiError
-    from cti.api.auth import audit
+def routes(ctx: Context) -> list[web.RouteDef]:
 
     async def interactions(request: web.Request) -> web.StreamResponse:
-        principal = api._need(request, "agent", "supervisor", "admin", "integrator")
+        principal = need(request, "agent", "supervisor", "admin", "integrator")
         q = CdrQuery.model_validate(dict(request.query))
         if principal.role == "agent":  # an agent sees its own calls
             q = q.model_copy(update={"agent": principal.agent_id})
@@ -81,7 +80,7 @@ def add_record_routes(api: ApiServer) -> None:
             raise ApiError(422, "bad_format", "format is json or csv")
         direction = "DESC" if q.sort.startswith("-") else "ASC"
         where, args = _where(q)
-        async with api._db() as conn:
+        async with ctx.db() as conn:
             total = await conn.fetchval(f"SELECT count(*) FROM interactions WHERE {where}", *args)
             rows = await conn.fetch(
                 f"SELECT {', '.join(CDR_COLUMNS)} FROM interactions WHERE {where}"
@@ -110,11 +109,11 @@ def add_record_routes(api: ApiServer) -> None:
         )
 
     async def recordings(request: web.Request) -> web.Response:
-        api._need(request, "supervisor", "admin", "integrator")
+        need(request, "supervisor", "admin", "integrator")
         interaction = request.query.get("interaction")
         if not interaction:
             raise ApiError(422, "interaction_required", "give ?interaction=<id>")
-        async with api._db() as conn:
+        async with ctx.db() as conn:
             rows = await conn.fetch(
                 "SELECT id, interaction_id, leg_id, size_bytes, duration_s, sha256, started_at,"
                 " ended_at FROM recordings WHERE interaction_id = $1 ORDER BY started_at",
@@ -126,9 +125,9 @@ def add_record_routes(api: ApiServer) -> None:
         )
 
     async def audio(request: web.Request) -> web.StreamResponse:
-        principal = api._need(request, "supervisor", "admin")
+        principal = need(request, "supervisor", "admin")
         rid = request.match_info["recording_id"]
-        async with api._db() as conn:
+        async with ctx.db() as conn:
             rec = await open_recording(conn, rid, principal.username, "download")
             await audit(conn, principal.username, "recording_download", rid)
         return web.FileResponse(
@@ -139,10 +138,17 @@ def add_record_routes(api: ApiServer) -> None:
             },
         )
 
-    api.app.add_routes(
-        [
-            web.get("/api/v1/interactions", interactions),
-            web.get("/api/v1/recordings", recordings),
-            web.get("/api/v1/recordings/{recording_id}/audio", audio),
-        ]
-    )
+    async def caller(request: web.Request) -> web.Response:
+        principal = need(request, "agent", "supervisor", "admin", "integrator")
+        number = request.match_info["number"]
+        async with ctx.db() as conn:
+            pop = await screen_pop(conn, number)
+            await audit(conn, principal.username, "caller_lookup", pop.phone)
+        return web.json_response(json.loads(pop.model_dump_json()))
+
+    return [
+        web.get("/api/v1/callers/{number}", caller),
+        web.get("/api/v1/interactions", interactions),
+        web.get("/api/v1/recordings", recordings),
+        web.get("/api/v1/recordings/{recording_id}/audio", audio),
+    ]

@@ -11,15 +11,13 @@ import csv
 import datetime as dt
 import io
 import json
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cti.api.context import Context, need
 from cti.config import TimeZone
-
-if TYPE_CHECKING:
-    from cti.api.app import ApiServer
 
 _GROUPS = {
     "hour": "to_char(date_trunc('hour', arrived_at AT TIME ZONE $3), 'YYYY-MM-DD\"T\"HH24:00')",
@@ -127,11 +125,11 @@ async def occupancy(conn: Any, start: dt.datetime, end: dt.datetime) -> list[dic
     return out
 
 
-def add_report_routes(api: ApiServer) -> None:
+def routes(ctx: Context) -> list[web.RouteDef]:
     async def kpi_route(request: web.Request) -> web.StreamResponse:
-        api._need(request, "supervisor", "admin", "integrator")
+        need(request, "supervisor", "admin", "integrator")
         q = KpiQuery.model_validate(dict(request.query))
-        async with api._db() as conn:
+        async with ctx.db() as conn:
             rows = await kpis(conn, q)
         if q.format == "csv":
             out = io.StringIO()
@@ -142,15 +140,13 @@ def add_report_routes(api: ApiServer) -> None:
         return web.json_response({"items": rows, "group": q.group})
 
     async def occupancy_route(request: web.Request) -> web.Response:
-        api._need(request, "supervisor", "admin")
+        need(request, "supervisor", "admin")
         q = KpiQuery.model_validate(dict(request.query))
-        async with api._db() as conn:
+        async with ctx.db() as conn:
             rows = await occupancy(conn, q.start, q.end)
         return web.json_response({"items": json.loads(json.dumps(rows))})
 
-    api.app.add_routes(
-        [
-            web.get("/api/v1/reports/kpis", kpi_route),
-            web.get("/api/v1/reports/occupancy", occupancy_route),
-        ]
-    )
+    return [
+        web.get("/api/v1/reports/kpis", kpi_route),
+        web.get("/api/v1/reports/occupancy", occupancy_route),
+    ]

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from cti.api.bus import BusEvent, EventBus
+from cti.bus import BusEvent, EventBus
 from cti.config import WebhookSettings
 
 log = structlog.get_logger(__name__)

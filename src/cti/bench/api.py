@@ -22,7 +22,7 @@ import aiohttp
 import asyncpg
 
 from cti.api import auth
-from cti.api.app import ApiServer
+from cti.api.server import ApiServer
 from cti.app import Core
 from cti.config import AmiSettings, Settings
 from cti.logs import configure_logging

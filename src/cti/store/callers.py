@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cti.store.cases import _CASE_COLUMNS
+from cti.store.cases import CASE_COLUMNS
 from cti.store.models import Caller, CallerIn, ScreenPop
 from cti.store.phone import normalise
 
@@ -51,7 +51,7 @@ async def screen_pop(conn: Any, number: str, interactions: int = 10) -> ScreenPo
              FROM interactions WHERE caller_number = $1
              ORDER BY arrived_at DESC LIMIT $2) i) AS interactions,
           (SELECT coalesce(json_agg(k), '[]') FROM (
-             SELECT {_CASE_COLUMNS} FROM cases WHERE phone = $1 AND status <> 'closed'
+             SELECT {CASE_COLUMNS} FROM cases WHERE phone = $1 AND status <> 'closed'
              ORDER BY created_at DESC LIMIT 50) k) AS open_cases
         """,
         phone,

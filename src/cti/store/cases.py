@@ -12,7 +12,7 @@ from cti.store.errors import StoreError
 from cti.store.models import CASE_MOVES, MAX_DESCRIPTION, Case, CaseCreate, CaseEvent, CaseUpdate
 from cti.store.phone import normalise
 
-_CASE_COLUMNS = (
+CASE_COLUMNS = (
     "id, number, phone, caller_id, topic, organisation, description, status, deadline,"
     " created_by, created_at, updated_at"
 )
@@ -87,7 +87,7 @@ async def create_case(
         row = await conn.fetchrow(
             f"INSERT INTO cases (number, phone, caller_id, topic, organisation, description,"
             f" deadline, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            f" RETURNING {_CASE_COLUMNS}",
+            f" RETURNING {CASE_COLUMNS}",
             number,
             phone,
             caller_id,
@@ -117,14 +117,14 @@ async def create_case(
 
 
 async def get_case(conn: Any, case_id: int) -> Case:
-    row = await conn.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = $1", case_id)
+    row = await conn.fetchrow(f"SELECT {CASE_COLUMNS} FROM cases WHERE id = $1", case_id)
     if row is None:
         raise StoreError("case_not_found", f"no case {case_id}")
     return _case(row)
 
 
 async def case_by_number(conn: Any, number: str) -> Case:
-    row = await conn.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = $1", number)
+    row = await conn.fetchrow(f"SELECT {CASE_COLUMNS} FROM cases WHERE number = $1", number)
     if row is None:
         raise StoreError("case_not_found", f"no case {number!r}")
     return _case(row)
@@ -136,7 +136,7 @@ async def update_case(conn: Any, case_id: int, data: CaseUpdate, actor: str) -> 
     _check_description(data.description)
     async with conn.transaction():
         current = await conn.fetchrow(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = $1 FOR UPDATE", case_id
+            f"SELECT {CASE_COLUMNS} FROM cases WHERE id = $1 FOR UPDATE", case_id
         )
         if current is None:
             raise StoreError("case_not_found", f"no case {case_id}")
@@ -157,7 +157,7 @@ async def update_case(conn: Any, case_id: int, data: CaseUpdate, actor: str) -> 
             return _case(current)
         sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(new, start=2))
         row = await conn.fetchrow(
-            f"UPDATE cases SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_CASE_COLUMNS}",
+            f"UPDATE cases SET {sets}, updated_at = now() WHERE id = $1 RETURNING {CASE_COLUMNS}",
             case_id,
             *new.values(),
         )
@@ -186,7 +186,7 @@ async def move_case(conn: Any, case_id: int, status: str, actor: str, note: str 
             )
         row = await conn.fetchrow(
             f"UPDATE cases SET status = $2, updated_at = now() WHERE id = $1"
-            f" RETURNING {_CASE_COLUMNS}",
+            f" RETURNING {CASE_COLUMNS}",
             case_id,
             status,
         )
@@ -277,7 +277,7 @@ async def search_cases(
     condition = " AND ".join(where) or "true"
     total = await conn.fetchval(f"SELECT count(*) FROM cases WHERE {condition}", *args)
     rows = await conn.fetch(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE {condition}"
+        f"SELECT {CASE_COLUMNS} FROM cases WHERE {condition}"
         f" ORDER BY {column} {direction}, id {direction} LIMIT {limit} OFFSET {offset}",
         *args,
     )

@@ -1,0 +1,147 @@
+"""The HTTP server (aiohttp): assembles the feature modules' routes, the two
+websockets, the pages and webhooks behind one error middleware and one auth
+middleware, and owns their lifecycle.
+
+Errors are JSON `{"code", "message"[, "fields"]}` with a stable code; 401 without or
+with bad credentials, 403 for the wrong role, 422 for invalid input (with field paths).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Histogram
+from pydantic import ValidationError
+
+from cti.api import agents, auth, cases, live, queues, records, reports, session, system
+from cti.api.context import PRINCIPAL, ApiError, Context, error_response, validation_fields
+from cti.api.metrics import CtiCollector
+from cti.api.pages import PAGES, STATIC, add_page_routes
+from cti.api.ports import CoreView
+from cti.api.webhooks import Webhooks
+from cti.api.ws_agent import AgentDesks
+from cti.api.ws_supervisor import SupervisorDesks
+from cti.queues.errors import AcdError
+from cti.store.errors import StoreError
+from cti.store.migrate import migrate
+
+log = structlog.get_logger(__name__)
+PUBLIC = {"/health", "/ready", "/metrics", "/openapi.json", "/api/v1/login", *PAGES}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ACD_CODES = {
+    "unknown_agent": 404,
+    "unknown_call": 404,
+    "unknown_reason": 422,
+    "bad_duration": 422,
+    "unknown_queue": 422,
+}
+
+
+class ApiServer:
+    def __init__(self, core: CoreView, db_url: str | None, host: str, port: int) -> None:
+        self.ctx = Context(core, db_url)
+        self.host, self.port = host, port
+        self.registry = CollectorRegistry()
+        self.http_latency = Histogram(
+            "cti_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route", "method"],
+            registry=self.registry,
+        )
+        self.agent_desks = AgentDesks(self.ctx)
+        self.supervisor_desks = SupervisorDesks(self.ctx)
+        self.registry.register(CtiCollector(core, lambda: len(self.agent_desks.sockets)))
+        self.webhooks = Webhooks(list(core.settings.webhooks), core.bus)
+        self.app = web.Application(middlewares=[self._errors, self._auth])
+        for feature_routes in (
+            system.routes(self.ctx, self.registry),
+            session.routes(self.ctx),
+            queues.routes(self.ctx),
+            agents.routes(self.ctx),
+            records.routes(self.ctx),
+            cases.routes(self.ctx),
+            live.routes(self.ctx),
+            reports.routes(self.ctx),
+            self.agent_desks.routes(),
+            self.supervisor_desks.routes(),
+        ):
+            self.app.add_routes(feature_routes)
+        add_page_routes(self.app)
+        self._runner: web.AppRunner | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> int:
+        await self.agent_desks.start()
+        await self.webhooks.start()
+        await self.ctx.open()
+        acd = self.ctx.core.acd
+        if self.ctx.pool is not None and acd is not None:
+            async with self.ctx.pool.acquire() as conn:
+                await migrate(conn)  # the store may not have connected yet
+                applied = await agents.apply_saved_agents(conn, acd)
+            if applied:
+                log.info("api.saved_agents_applied", changes=applied)
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("api.listening", host=self.host, port=self.port)
+        return self.port
+
+    async def close(self) -> None:
+        await self.webhooks.close()
+        await self.supervisor_desks.close()
+        await self.agent_desks.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.ctx.close()
+
+    # --- middlewares ------------------------------------------------------------------
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message, exc.fields)
+        except ValidationError as exc:
+            fields = validation_fields(exc)
+            return error_response(422, "invalid_request", "the request is not valid", fields)
+        except StoreError as exc:
+            status = 404 if exc.code.endswith("not_found") else 422
+            return error_response(status, exc.code, exc.message)
+        except AcdError as exc:
+            return error_response(ACD_CODES.get(exc.code, 409), exc.code, exc.message)
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                code = exc.reason.lower().replace(" ", "_")
+                return error_response(exc.status, code, exc.reason)
+            raise
+        finally:
+            self.http_latency.labels(name, request.method).observe(time.perf_counter() - started)
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC or request.path.startswith(STATIC):
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
+        if not token:
+            raise ApiError(401, "unauthenticated", "a token is needed (Authorization: Bearer)")
+        async with self.ctx.db() as conn:
+            principal = await auth.principal_for_token(conn, token)
+        if principal is None:
+            raise ApiError(401, "bad_token", "the token is unknown or has expired")
+        request[PRINCIPAL] = principal
+        return await handler(request)

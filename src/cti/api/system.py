@@ -1,0 +1,42 @@
+"""The operational routes, open without a token: `/health` (the process answers),
+`/ready` (AMI and database reachable), `/metrics` (Prometheus) and `/openapi.json`."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from cti.api.context import Context
+from cti.api.openapi import document
+
+
+def routes(ctx: Context, registry: CollectorRegistry) -> list[web.RouteDef]:
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def ready(request: web.Request) -> web.Response:
+        checks = {"ami": ctx.core.ami.connected, "database": None}
+        if ctx.pool is not None:
+            try:
+                async with ctx.pool.acquire(timeout=2) as conn:
+                    await conn.fetchval("SELECT 1")
+                checks["database"] = True
+            except (OSError, TimeoutError, asyncpg.PostgresError):
+                checks["database"] = False
+        ok = all(v is not False for v in checks.values())
+        return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
+
+    async def metrics(request: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(document())
+
+    return [
+        web.get("/health", health),
+        web.get("/ready", ready),
+        web.get("/metrics", metrics),
+        web.get("/openapi.json", openapi),
+    ]

@@ -1,0 +1,3 @@
+"""The product's version (read by the build, the CLI and the OpenAPI document)."""
+
+VERSION = "0.1.0"
