@@ -10,14 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from cti.sim import transcripts
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _transcripts_present() -> None:
-    folder = transcripts.default_dir()
-    if not folder.is_dir():
-        pytest.exit(f"Asterisk transcripts not found at {folder}; set CTI_TRANSCRIPTS_DIR", 3)
+# The captures of real Asterisk traffic the tests replay are kept beside them; set here
+# for child processes too. CTI_TRANSCRIPTS_DIR, if set, points elsewhere.
+os.environ.setdefault("CTI_TRANSCRIPTS_DIR", str(Path(__file__).parent / "transcripts"))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Typed AMI events, built from raw header dicts at one boundary (`parse_event`).
 
 Field aliases are Asterisk's header names, exactly as Asterisk 22 spells them in
-`../shared/ami-transcripts/` (which wins over the docs). Quirks kept on purpose:
+the captures in `tests/transcripts/` (which win over the docs). Quirks kept on purpose:
 - `OriginateResponse` is an *event* that also carries `Response:`;
 - `Cdr` and `CEL` spell `UniqueID` / `LinkedID` (channel events say `Uniqueid`);
 - `AgentRingNoAnswer.RingTime` is milliseconds, `AgentConnect.RingTime` seconds;

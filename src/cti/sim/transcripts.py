@@ -1,4 +1,4 @@
-"""Reader of the captured Asterisk transcripts (`../shared/ami-transcripts/*.txt`).
+"""Reader of the captured Asterisk transcripts (`tests/transcripts/*.txt` in the checkout).
 
 Format (see each file's header): `#`-lines are annotations; `#> ...` blocks are what
 the capturing client sent; every other line is what Asterisk sent, CRLF normalised to
@@ -48,20 +48,23 @@ class Section:
 
 
 def default_dir() -> Path:
-    """`CTI_TRANSCRIPTS_DIR`, else `shared/ami-transcripts` next to the checkout."""
+    """`CTI_TRANSCRIPTS_DIR`, else `tests/transcripts` of the checkout this package runs
+    from (the tests and `cti bench ami` replay them; a wheel does not carry them)."""
     env = os.environ.get("CTI_TRANSCRIPTS_DIR")
     if env:
         return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent.parent / "shared" / "ami-transcripts"
-        if candidate.is_dir():
-            return candidate
-    return Path.cwd().parent / "shared" / "ami-transcripts"
+    # src/cti/sim/transcripts.py -> the checkout's root
+    return Path(__file__).resolve().parents[3] / "tests" / "transcripts"
 
 
 def find(number: int, folder: Path | None = None) -> Path:
+    """Transcript `number` (`01-*.txt` ...) in `folder` (default: `default_dir()`)."""
     folder = folder or default_dir()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"no Asterisk transcripts at {folder} (they live in a checkout's tests/transcripts);"
+            " set CTI_TRANSCRIPTS_DIR or pass the folder"
+        )
     matches = sorted(folder.glob(f"{number:02d}-*.txt"))
     if not matches:
         raise FileNotFoundError(f"no transcript {number:02d} in {folder}")

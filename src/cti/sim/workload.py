@@ -1,5 +1,5 @@
-"""Workload files (`../shared/workloads/*.yaml`): arrivals, topic mix, handling,
-patience and agent pools of a hotline, plus seeded generators of calls from them."""
+"""Workload files: arrivals, topic mix, handling, patience and agent pools of a hotline,
+plus seeded generators of calls from them. The reference one ships in `data/`."""
 
 from __future__ import annotations
 
@@ -131,7 +131,5 @@ def load_workload(path: Path) -> Workload:
 
 
 def default_workload_path() -> Path:
-    """`hotline-reference.yaml` in the shared workloads folder next to the checkout."""
-    from cti.sim.transcripts import default_dir
-
-    return default_dir().parent / "workloads" / "hotline-reference.yaml"
+    """The reference workload, `hotline-reference.yaml`, shipped with the package."""
+    return Path(__file__).resolve().parent / "data" / "hotline-reference.yaml"
