@@ -8,7 +8,8 @@ What panoramisk 1.4 does that we must not (measured):
   citizen twice) -> we fail them with AmiConnectionLost and never re-send;
 - its pinger never notices a silent peer -> a watchdog drops the link when a Ping
   goes unanswered for one interval, so a dead link is found within two intervals;
-- it reconnects at a fixed delay forever -> capped exponential backoff with jitter.
+- it reconnects at a fixed delay forever -> capped exponential backoff with jitter;
+  `start(wait=True)` uses the same backoff when Asterisk is not up yet at our start.
 We keep its Action (ids, list/async completion rules), Message and Manager.send_action.
 """
 
@@ -38,7 +39,7 @@ from cti.ami.errors import (
     OriginateFailed,
 )
 from cti.ami.models import ORIGINATE_REASONS
-from cti.ami.wire import AmiFramer, FramingError, RawMessage
+from cti.ami.wire import AmiFramer, FramingError, RawMessage, check_action
 from cti.config import AmiSettings
 
 log = structlog.get_logger("cti.ami")
@@ -205,6 +206,7 @@ class AmiClient:
         self.state: State = "disconnected"
         self.connects = 0  # successful logins, first one included
         self.banner = ""
+        self.last_error: str | None = None  # why the link is down, while it is
         self._manager = _Manager(host=settings.host, port=settings.port, events="on")
         self._protocol: _Protocol | None = None
         self._up = asyncio.Event()
@@ -213,11 +215,19 @@ class AmiClient:
 
     # --- life cycle ---------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Connect and log in once; raise a clear error if that is impossible."""
+    async def start(self, *, wait: bool = False) -> None:
+        """Connect and log in. If that is impossible: raise a clear error, or with `wait`
+        log why and keep trying in the background (capped backoff) until Asterisk is up
+        and accepts the login (`waiting_for` says what is missing meanwhile)."""
         if self.state == "closed":
             raise AmiError("client is closed")
-        await self._connect_once()
+        try:
+            await self._connect_once()
+        except AmiError as exc:
+            if not wait:
+                raise
+            self._failed(exc, attempt=0, next_try_max_s=self.settings.reconnect_min_s)
+            self._lost.set()
         self._spawn(self._supervise(), "ami-supervisor")
 
     async def close(self) -> None:
@@ -245,6 +255,14 @@ class AmiClient:
     def closed(self) -> bool:
         return self.state == "closed"
 
+    @property
+    def waiting_for(self) -> str | None:
+        """What keeps the link down, in words (None while connected)."""
+        if self.connected:
+            return None
+        s = self.settings
+        return self.last_error or f"connecting to Asterisk AMI at {s.host}:{s.port}"
+
     async def wait_connected(self, timeout: float) -> None:
         try:
             await asyncio.wait_for(self._up.wait(), timeout)
@@ -270,8 +288,14 @@ class AmiClient:
             )
         except (OSError, TimeoutError) as exc:
             self.state = "disconnected"
+            if isinstance(exc, ConnectionRefusedError):
+                why = "connection refused (Asterisk not running, or AMI not enabled there)"
+            elif isinstance(exc, TimeoutError):
+                why = f"no answer within {s.connect_timeout_s:g} s"
+            else:
+                why = str(exc)
             raise AmiConnectError(
-                f"cannot reach Asterisk AMI at {s.host}:{s.port}: {exc or 'timed out'}"
+                f"cannot reach Asterisk AMI at {s.host}:{s.port}: {why}"
             ) from None
         try:
             self.banner = await asyncio.wait_for(proto.banner, s.connect_timeout_s)
@@ -292,6 +316,7 @@ class AmiClient:
             raise
         self.connects += 1
         self.state = "connected"
+        self.last_error = None
         self._lost.clear()
         self._up.set()
         log.info("ami.connected", host=s.host, port=s.port, banner=self.banner,
@@ -350,8 +375,19 @@ class AmiClient:
                     await self._connect_once()
                     break
                 except AmiError as exc:
-                    log.error("ami.reconnect_failed", attempt=attempt, error=str(exc),
-                              next_try_max_s=min(s.reconnect_max_s, ceiling * 2))  # fmt: skip
+                    self._failed(exc, attempt, min(s.reconnect_max_s, ceiling * 2))
+
+    def _failed(self, exc: AmiError, attempt: int, next_try_max_s: float) -> None:
+        """Remember and log why a (re)connect failed; a refused login says what to fix."""
+        self.last_error = str(exc)
+        fields = {"error": str(exc), "attempt": attempt, "next_try_max_s": next_try_max_s}
+        if isinstance(exc, AmiLoginError):
+            fix = "check ami.username and ami.secret against Asterisk's manager.conf"
+            log.error("ami.login_refused", fix=fix, **fields)
+        elif self.connects == 0:
+            log.warning("ami.waiting_for_asterisk", **fields)
+        else:
+            log.error("ami.reconnect_failed", **fields)
 
     async def _watchdog(self, proto: _Protocol) -> None:
         """Drop a link whose peer went silent: one unanswered Ping is enough."""
@@ -379,7 +415,9 @@ class AmiClient:
         was_connected = self.state == "connected"
         self.state = "disconnected"
         if was_connected:
-            log.error("ami.connection_lost", error=str(exc) if exc else "closed by peer")
+            reason = str(exc) if exc else "closed by peer"
+            self.last_error = f"link to Asterisk lost: {reason}"
+            log.error("ami.connection_lost", error=reason)
             self._lost.set()
 
     # --- events and actions ---------------------------------------------------------------
@@ -391,9 +429,7 @@ class AmiClient:
             log.exception("ami.event_handler_failed", ami_event=raw.headers.get("Event"))
 
     def _raw_send(self, fields: dict[str, Any]) -> Any:
-        for key, value in fields.items():
-            if "\r" in str(value) or "\n" in str(value):
-                raise AmiError(f"{key}: line breaks are not allowed in AMI values")
+        check_action(fields)  # the one edge every action passes
         proto = self._protocol
         if proto is None or proto.closed:
             raise AmiConnectionLost("not connected to Asterisk")

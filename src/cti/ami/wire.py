@@ -15,6 +15,9 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from cti.ami.errors import AmiError
 
 BANNER_PREFIX = "Asterisk Call Manager/"
 _TERMINATOR = "\r\n\r\n"
@@ -142,3 +145,19 @@ class AmiFramer:
         self._buf = tail
         self.stats.messages += len(out)
         return out
+
+
+_BREAKS = ("\r", "\n", "\x00")
+
+
+def check_action(fields: dict[str, Any]) -> dict[str, Any]:
+    """The action as given, if every header (list items too) is one line Asterisk can
+    take: no CR, LF or NUL in a value (they would end the header or cut the value), no
+    `:` in a name. Raises AmiError naming the header otherwise; nothing is sent."""
+    for key, value in fields.items():
+        items = value if isinstance(value, list | tuple) else (value,)
+        if any(c in text for text in (key, *map(str, items)) for c in _BREAKS):
+            raise AmiError(f"{key[:40]!r}: line breaks and NUL are not allowed in AMI")
+        if ":" in key:
+            raise AmiError(f"{key[:40]!r}: not a header name AMI can take")
+    return fields
