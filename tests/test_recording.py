@@ -91,7 +91,8 @@ async def test_a_call_is_recorded_paused_and_stored_with_its_case(
     assert (len(rows), store.outbox.rejected) == (1, 0)
     rec = rows[0]
     assert rec["interaction_id"] == ch.linkedid
-    assert rec["id"] == f"{ch.linkedid}-a1"
+    # Keyed by the leg MixMonitor ran on (the citizen's channel), whoever started it.
+    assert (rec["id"], rec["leg_id"]) == (f"{ch.linkedid}-{ch.uniqueid}", ch.uniqueid)
     assert Path(rec["path"]) == recordings.resolve() / f"{ch.linkedid}-a1.wav"
     assert 15 < rec["duration_s"] < 25  # answer to hang-up, in simulated seconds
     with wave.open(rec["path"]) as wav:

@@ -99,4 +99,64 @@ def test_resync_adopts_calls_with_their_age_and_ends_the_vanished() -> None:
     started = [e for e in out if isinstance(e, ev.InteractionStarted)]
     assert [(e.interaction_id, e.resynced) for e in started] == [("1.3", True)]
     assert t.interactions["1.3"].started_at == 35.0  # 100 s now minus 65 s of duration
-    assert t.interactions["1.3"].answered_at == 100.0
+    # Not the resync time: without the CDR's answer time, the earliest it can have been.
+    assert t.interactions["1.3"].answered_at == 35.0
+
+
+def status(uid: str, **variables: str) -> m.Status:
+    return m.Status.model_validate({
+        "Event": "Status", "Channel": f"PJSIP/x-{uid}", "Uniqueid": uid, "Linkedid": uid,
+        "ChannelState": "6", "variables": variables,
+    })  # fmt: skip
+
+
+def test_resync_takes_the_answer_time_asterisk_kept_and_ignores_null_variables() -> None:
+    t = CallTracker()
+    t.begin_epoch()
+    found = status("1.3", CTI_TOPIC="(null)", CTI_LANG="bg", **{"CDR(answer,u)": "80.250000"})
+    out = t.resync([core_show("1.3", "1.3", "00:01:05")], [found], 100.0)
+    assert t.interactions["1.3"].answered_at == 80.25
+    assert t.interactions["1.3"].cti_vars == {"CTI_LANG": "bg"}
+    answered = [e for e in out if isinstance(e, ev.ChannelAnswered)]
+    assert [(e.uniqueid, e.at) for e in answered] == [("1.3", 80.25)]
+
+
+def test_hang_up_requests_say_whose_side_and_a_shutdown_says_so() -> None:
+    t = CallTracker()
+    t.apply(chan(m.Newchannel, "1.1", "1.1"), 1.0)
+    t.apply(chan(m.Newchannel, "1.2", "1.1"), 1.0)
+    (bye,) = t.apply(chan(m.HangupRequest, "1.1", "1.1", Cause="16"), 5.0)
+    assert isinstance(bye, ev.HangupRequested)
+    assert (bye.uniqueid, bye.soft, bye.shutdown) == ("1.1", False, False)
+    (soft,) = t.apply(chan(m.SoftHangupRequest, "1.2", "1.1", Cause="4"), 6.0)
+    assert isinstance(soft, ev.HangupRequested)
+    assert (soft.soft, soft.shutdown) == (True, True)
+
+
+def test_channels_gone_after_a_reconnect_say_why() -> None:
+    def gone_after(shutdown: bool, uptime: str) -> str:
+        t = CallTracker()
+        t.apply(m.FullyBooted.model_validate({"Event": "FullyBooted", "Uptime": "50"}), 100.0)
+        t.apply(chan(m.Newchannel, "1.1", "1.1"), 101.0)
+        if shutdown:
+            t.apply(m.Shutdown.model_validate({"Event": "Shutdown", "Restart": "True"}), 102.0)
+        t.begin_epoch()
+        t.apply(m.FullyBooted.model_validate({"Event": "FullyBooted", "Uptime": uptime}), 200.0)
+        (end,) = [e for e in t.resync([], [], 200.0) if isinstance(e, ev.InteractionEnded)]
+        return end.reason
+
+    assert gone_after(shutdown=True, uptime="5") == "pbx_restart"
+    assert gone_after(shutdown=False, uptime="5") == "pbx_lost"  # a crash: new boot time
+    assert gone_after(shutdown=False, uptime="150") == "ended_while_disconnected"
+
+
+def test_channels_that_never_hang_up_do_not_grow_the_tracker_for_ever() -> None:
+    from cti.ami import tracker as tr
+
+    t = CallTracker()
+    for n in range(tr.MAX_CHANNELS + 500):
+        t.apply(chan(m.Newchannel, f"9.{n}", f"9.{n}"), float(n))
+    assert len(t.channels) == tr.MAX_CHANNELS
+    assert len(t.interactions) == tr.MAX_CHANNELS
+    assert "9.0" not in t.channels  # the oldest went first
+    assert f"9.{tr.MAX_CHANNELS + 499}" in t.channels

@@ -20,6 +20,13 @@ class Emit(Protocol):
     ) -> None: ...
 
 
+def linkedid(e: m.AgentCalled | m.AgentRingNoAnswer | m.AgentConnect | m.AgentComplete) -> str:
+    """The interaction of an Agent* event. After the caller's channel is gone, Asterisk
+    sends only the agent's `Dest*` fields (AgentComplete after the caller's Hangup): the
+    agent leg shares the caller's Linkedid."""
+    return e.linkedid or e.dest.linkedid
+
+
 class AppQueueEvents:
     """The tracker's handlers for app_queue's events."""
 
@@ -81,48 +88,52 @@ class AppQueueEvents:
         self._emit(
             ev.AgentRinging,
             now,
-            e.linkedid,
+            linkedid(e),
             queue=e.queue,
             member=e.member_name,
             interface=e.interface,
             agent_channel=e.dest.channel,
+            agent_uniqueid=e.dest.uniqueid,
         )
 
     def _on_agent_rna(self, e: m.AgentRingNoAnswer, now: float) -> None:
         self._emit(
             ev.AgentNoAnswer,
             now,
-            e.linkedid,
+            linkedid(e),
             queue=e.queue,
             member=e.member_name,
             ring_s=e.ring_time_ms / 1000.0,
+            agent_uniqueid=e.dest.uniqueid,
         )
 
     def _on_agent_connect(self, e: m.AgentConnect, now: float) -> None:
-        inter = self._interactions.get(e.linkedid)
+        inter = self._interactions.get(linkedid(e))
         if inter is not None:
             inter.agent, inter.waited_s = e.member_name, e.hold_time
         self._emit(
             ev.AgentAnswered,
             now,
-            e.linkedid,
+            linkedid(e),
             queue=e.queue,
             member=e.member_name,
             agent_channel=e.dest.channel,
+            agent_uniqueid=e.dest.uniqueid,
             waited_s=e.hold_time,
             ring_s=e.ring_time,
         )
 
     def _on_agent_complete(self, e: m.AgentComplete, now: float) -> None:
-        inter = self._interactions.get(e.linkedid)
+        inter = self._interactions.get(linkedid(e))
         if inter is not None:
             inter.talk_s = e.talk_time
         self._emit(
             ev.AgentCompleted,
             now,
-            e.linkedid,
+            linkedid(e),
             queue=e.queue,
             member=e.member_name,
+            agent_uniqueid=e.dest.uniqueid,
             talk_s=e.talk_time,
             waited_s=e.hold_time,
             hung_up_by=e.reason,

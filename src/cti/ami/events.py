@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-EndReason = Literal["hangup", "ended_while_disconnected"]
+# hangup: Asterisk said so. pbx_restart: Asterisk hung it up to shut down or restart
+# (SoftHangupRequest with the SHUTDOWN flag, or gone after a Shutdown event); pbx_lost:
+# gone when Asterisk came back with a new boot time and had not said it was going (a
+# crash); ended_while_disconnected: the same Asterisk no longer has it after our link
+# came back (it ended while we could not see it).
+EndReason = Literal["hangup", "pbx_restart", "pbx_lost", "ended_while_disconnected"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +55,35 @@ class ChannelJoined(CallEvent):
 class InteractionAnswered(CallEvent):
     uniqueid: str
     channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelAnswered(CallEvent):
+    """Any channel of the interaction came up (the first of them also gives
+    InteractionAnswered): an agent leg's answer ends its ring."""
+
+    uniqueid: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HangupRequested(CallEvent):
+    """Who asked for the hang-up: `soft` False is the channel's own side (a BYE from its
+    phone or trunk: Asterisk's HangupRequest); True is something else ending it (an AMI
+    Hangup, a bridge peer, a shutdown: SoftHangupRequest, whose cause is then a flag)."""
+
+    uniqueid: str
+    channel: str
+    soft: bool
+    cause: int
+    shutdown: bool = False  # SoftHangupRequest with AST_SOFTHANGUP_SHUTDOWN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PbxShutdown(CallEvent):
+    """Asterisk said it is shutting down or restarting (`interaction_id` is "")."""
+
+    restart: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +170,7 @@ class AgentRinging(CallEvent):
     member: str
     interface: str
     agent_channel: str
+    agent_uniqueid: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,6 +178,7 @@ class AgentNoAnswer(CallEvent):
     queue: str
     member: str
     ring_s: float
+    agent_uniqueid: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,6 +186,7 @@ class AgentAnswered(CallEvent):
     queue: str
     member: str
     agent_channel: str
+    agent_uniqueid: str = ""
     waited_s: int
     ring_s: int
 
@@ -158,6 +195,7 @@ class AgentAnswered(CallEvent):
 class AgentCompleted(CallEvent):
     queue: str
     member: str
+    agent_uniqueid: str = ""
     talk_s: int
     waited_s: int
     hung_up_by: str  # "agent" | "caller" | "transfer"

@@ -2,7 +2,9 @@
 
 This is the single place where AMI dicts become typed models. Events nobody consumes
 are counted but not typed, and VarSet (about half of a busy PBX's traffic) is
-filtered on its variable name before any model is built.
+filtered on its variable name before any model is built. Counts are kept by name only
+for the events the CTI knows (the typed ones); every other name counts as `other`, so
+a peer inventing names cannot grow the map or /metrics.
 """
 
 from __future__ import annotations
@@ -14,15 +16,28 @@ from typing import Any, Protocol, TypeVar
 import structlog
 
 from cti.ami import models as m
-from cti.ami.codec import parse_event
+from cti.ami.codec import EVENT_MODELS, parse_event
 from cti.ami.events import CallEvent
-from cti.ami.tracker import CallTracker, wants_varset
+from cti.ami.tracker import ANSWER_VARIABLE, START_VARIABLE, CallTracker, wants_varset
 from cti.ami.wire import RawMessage
 
 log = structlog.get_logger("cti.ami")
 
 # Channel variables read back from Asterisk after a reconnect.
-RESYNC_VARIABLES = ("CTI_TOPIC", "CTI_LANG", "CTI_PRIORITY", "CTI_INTERACTION", "CTI_ROUTED")
+RESYNC_VARIABLES = (
+    "CTI_WAITING",
+    "CTI_QUEUE",
+    "CTI_QUEUED_AT",
+    "CTI_TOPIC",
+    "CTI_LANG",
+    "CTI_PRIORITY",
+    "CTI_INTERACTION",
+    "CTI_ROUTED",
+    START_VARIABLE,
+    ANSWER_VARIABLE,
+)
+OTHER = "other"  # the count of every event name the CTI does not know
+
 
 E = TypeVar("E", bound=m.AmiEvent)
 
@@ -46,7 +61,7 @@ class AmiFeed:
         self._publish = publish
         self._clock = clock
         self._subscribers: dict[str, list[Callable[[Any], None]]] = {}
-        self._wanted = set(tracker.handled_events) | {"Shutdown"}
+        self._wanted = set(tracker.handled_events)
         self.counts: Counter[str] = Counter()
         self.invalid = 0
         self.skipped = 0  # events nobody consumes: counted, never typed
@@ -59,7 +74,7 @@ class AmiFeed:
     def on_raw(self, raw: RawMessage) -> None:
         headers = raw.headers
         name = headers["Event"]
-        self.counts[name] += 1
+        self.counts[name if name in EVENT_MODELS else OTHER] += 1
         if name not in self._wanted or (
             name == "VarSet" and not wants_varset(headers.get("Variable", ""))
         ):
@@ -103,6 +118,25 @@ class AmiFeed:
         for out in published:
             self._publish(out)
         log.info("ami.resynced", channels=len(channels), changes=len(published))
+
+
+def parse_endpoints(listing: Any) -> dict[str, bool]:
+    """A PJSIPShowEndpoints answer: endpoint name -> reachable (a phone that never
+    registered, or stopped answering qualify, is `Unavailable`)."""
+    out = {}
+    for msg in listing[1:]:
+        e = parse_event(_raw(msg))
+        if isinstance(e, m.EndpointList):
+            out[e.object_name] = e.device_state not in ("Unavailable", "Invalid", "")
+    return out
+
+
+def parse_queue_status(listing: Any) -> tuple[list[m.QueueMember], list[m.QueueEntry]]:
+    """A QueueStatus answer's members and waiting callers, typed."""
+    events = [parse_event(_raw(msg)) for msg in listing[1:]]
+    members = [e for e in events if isinstance(e, m.QueueMember)]
+    entries = [e for e in events if isinstance(e, m.QueueEntry)]
+    return members, entries
 
 
 def _raw(msg: Any) -> RawMessage:

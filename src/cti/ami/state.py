@@ -48,6 +48,7 @@ class Interaction:
     caller_name: str = ""
     channels: set[str] = field(default_factory=set)
     answered_at: float | None = None
+    bridged: bool = False  # the caller has been bridged with someone (an agent)
     cti_vars: dict[str, str] = field(default_factory=dict)
     dtmf: str = ""
     recordings: list[str] = field(default_factory=list)

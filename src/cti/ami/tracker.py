@@ -15,13 +15,31 @@ from typing import Any
 from cti.ami import events as ev
 from cti.ami import models as m
 from cti.ami.app_queue import AppQueueEvents
+from cti.ami.lifecycle import PbxLifecycle
 from cti.ami.state import Channel, Interaction
 
 UP = 6  # AST_STATE_UP
+NULL = "(null)"  # what Status answers for a variable that is not set
+# Read at resync: when a channel Asterisk still has started and answered.
+START_VARIABLE, ANSWER_VARIABLE = "CDR(start,u)", "CDR(answer,u)"
 ENDED_MEMORY = 10_000  # hung-up Uniqueids remembered to ignore late events about them
+# Live channels kept at most (a hotline has hundreds; a peer that never sends Hangup
+# must not grow the tracker for ever): past it the oldest is dropped as if it had ended.
+MAX_CHANNELS = 20_000
 
 
 _VARSET_PREFIXES = ("CTI_", "_CTI_", "__CTI_", "MIXMONITOR_FILENAME")
+
+
+def cdr_time(variables: dict[str, str], name: str, earliest: float, now: float) -> float | None:
+    """A time Asterisk kept for a channel we adopt (`CDR(start,u)`, `CDR(answer,u)`: Unix
+    times), if given and plausible. Without the answer time an adopted channel counts
+    as answered at its start: the earliest it can have been, never the resync time."""
+    try:
+        at = float(variables.get(name, ""))
+    except ValueError:
+        return None
+    return at if earliest <= at <= now else None
 
 
 def wants_varset(variable: str) -> bool:
@@ -63,6 +81,8 @@ class CallTracker:
         }
         app_queue = AppQueueEvents(self.interactions, self._channel, self._emit)
         self._handlers.update(app_queue.handlers())
+        self.lifecycle = PbxLifecycle(self.channels, self._emit)
+        self._handlers.update(self.lifecycle.handlers())
 
     # --- public API -------------------------------------------------------------------
 
@@ -94,26 +114,40 @@ class CallTracker:
 
         Channels Asterisk reports are adopted (new ones start interactions, flagged
         `resynced`); channels we knew from before that Asterisk no longer has ended
-        while we were away and end with reason `ended_while_disconnected`.
+        while we were away: `pbx_restart` after a Shutdown event, `pbx_lost` when
+        Asterisk came back with a new boot time (a crash), `ended_while_disconnected`
+        otherwise. A variable Asterisk reports as `(null)` is not set.
         """
         self._out = []
         variables = {s.uniqueid: s.variables for s in statuses}
         for snap in channels:
+            found = variables.get(snap.uniqueid, {})
+            started = cdr_time(found, START_VARIABLE, now - snap.duration_s - 1, now)
+            started = now - snap.duration_s if started is None else started
             chan = self.channels.get(snap.uniqueid)
             if chan is None:
-                chan = self._add_channel(snap, now - snap.duration_s, resynced=True)
+                chan = self._add_channel(snap, started, resynced=True)
             chan.state, chan.bridge_id = snap.channel_state, snap.bridge_id
             chan.application = snap.application
             chan.caller_num, chan.caller_name = snap.caller_id_num, snap.caller_id_name
             chan.context, chan.exten, chan.priority = snap.context, snap.exten, snap.priority
             chan.epoch = self.epoch
+            if snap.bridge_id:
+                members = self.bridges.setdefault(snap.bridge_id, set())
+                members.add(chan.uniqueid)
+                inter = self.interactions.get(chan.linkedid)
+                if inter is not None and len(members) > 1:
+                    inter.bridged = True
             if snap.channel_state == UP:
-                self._mark_answered(chan, now)
-            for name, value in variables.get(snap.uniqueid, {}).items():
-                if value and wants_varset(name):
+                answer = cdr_time(found, ANSWER_VARIABLE, chan.started_at - 1, now)
+                self._mark_answered(chan, chan.started_at if answer is None else answer)
+            for name, value in found.items():
+                if value and value != NULL and wants_varset(name):
                     self._set_var(chan, name, value, now)
+        gone = self.lifecycle.gone_reason()
         for chan in [c for c in self.channels.values() if c.epoch < self.epoch]:
-            self._end_channel(chan, now, 0, "", "ended_while_disconnected")
+            self._end_channel(chan, now, 0, "", gone)
+        self.lifecycle.shutting_down = False
         return self._out
 
     # --- helpers ------------------------------------------------------------------------
@@ -123,6 +157,8 @@ class CallTracker:
         self._out.append(cls(seq=self._seq, at=now, interaction_id=interaction_id, **kw))
 
     def _add_channel(self, e: m.ChannelInfo, now: float, resynced: bool = False) -> Channel:
+        if len(self.channels) >= MAX_CHANNELS:
+            self._end_channel(next(iter(self.channels.values())), now, 0, "", "hangup")
         chan = Channel(
             uniqueid=e.uniqueid,
             linkedid=e.linkedid or e.uniqueid,
@@ -191,6 +227,9 @@ class CallTracker:
     def _mark_answered(self, chan: Channel, now: float) -> None:
         if chan.answered_at is None:
             chan.answered_at = now
+            self._emit(
+                ev.ChannelAnswered, now, chan.linkedid, uniqueid=chan.uniqueid, channel=chan.name
+            )
         inter = self.interactions.get(chan.linkedid)
         if inter is not None and inter.answered_at is None:
             inter.answered_at = now
@@ -379,6 +418,9 @@ class CallTracker:
         peers = tuple(sorted(self.channels[u].name for u in members if u in self.channels))
         members.add(chan.uniqueid)
         chan.bridge_id = e.bridge_uniqueid
+        inter = self.interactions.get(chan.linkedid)
+        if inter is not None and peers:
+            inter.bridged = True
         self._emit(
             ev.InteractionBridged,
             now,

@@ -10,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from cti.api.ports import CoreView
+from cti.api.views import live_queues
 from cti.queues import AgentState
 
 
@@ -71,6 +72,7 @@ class CtiCollector(Collector):
                 "records written to the database",
                 value=core.store.outbox.written,
             )
+        yield from self._queues()
         acd = core.acd
         if acd is None:
             return
@@ -79,33 +81,6 @@ class CtiCollector(Collector):
             "PBX commands dropped: the AMI side hopelessly behind",
             value=acd.dropped_commands,
         )
-        now = acd.now()
-        waiting = GaugeMetricFamily("cti_queue_calls_waiting", "calls waiting", labels=["queue"])
-        longest = GaugeMetricFamily(
-            "cti_queue_longest_wait_seconds", "longest current wait", labels=["queue"]
-        )
-        sl = GaugeMetricFamily(
-            "cti_queue_service_level_ratio",
-            "answered within the threshold / ended calls",
-            labels=["queue"],
-        )
-        offered = CounterMetricFamily("cti_queue_calls_offered", "calls offered", labels=["queue"])
-        answered = CounterMetricFamily(
-            "cti_queue_calls_answered", "calls answered", labels=["queue"]
-        )
-        abandoned = CounterMetricFamily(
-            "cti_queue_calls_abandoned", "calls abandoned", labels=["queue"]
-        )
-        for name in acd.acd.config.queues:
-            v = acd.acd.queue_view(name, now)
-            waiting.add_metric([name], v.waiting)
-            longest.add_metric([name], v.longest_wait_s)
-            if v.service_level is not None:
-                sl.add_metric([name], v.service_level)
-            offered.add_metric([name], v.offered)
-            answered.add_metric([name], v.answered)
-            abandoned.add_metric([name], v.abandoned)
-        yield from (waiting, longest, sl, offered, answered, abandoned)
         agents = GaugeMetricFamily("cti_agents", "agents by state", labels=["state"])
         counts = dict.fromkeys((s.value for s in AgentState), 0)
         for a in acd.acd.agents():
@@ -113,3 +88,31 @@ class CtiCollector(Collector):
         for state, n in counts.items():
             agents.add_metric([state], n)
         yield agents
+
+    def _queues(self) -> Iterator[Any]:
+        """Every queue, ours and Asterisk's own (the fallback), by name."""
+        labels = ["queue"]
+        waiting = GaugeMetricFamily("cti_queue_calls_waiting", "calls waiting", labels=labels)
+        longest = GaugeMetricFamily(
+            "cti_queue_longest_wait_seconds", "longest current wait", labels=labels
+        )
+        sl = GaugeMetricFamily(
+            "cti_queue_service_level_ratio",
+            "answered within the threshold / calls that left the line (docs/records.md)",
+            labels=labels,
+        )
+        offered = CounterMetricFamily("cti_queue_calls_offered", "calls offered", labels=labels)
+        answered = CounterMetricFamily("cti_queue_calls_answered", "calls answered", labels=labels)
+        abandoned = CounterMetricFamily(
+            "cti_queue_calls_abandoned", "calls abandoned", labels=labels
+        )
+        for q in live_queues(self.core):
+            v, key = q.view, [q.view.name]
+            waiting.add_metric(key, v.waiting)
+            longest.add_metric(key, v.longest_wait_s)
+            if v.service_level is not None:
+                sl.add_metric(key, v.service_level)
+            offered.add_metric(key, v.offered)
+            answered.add_metric(key, v.answered)
+            abandoned.add_metric(key, v.abandoned)
+        yield from (waiting, longest, sl, offered, answered, abandoned)

@@ -67,6 +67,7 @@ class QueueLive(BaseModel):
     service_level_target: float
     asa_s: float | None
     expected_wait_s: float | None
+    source: Literal["cti", "asterisk"] = "cti"  # who routes it: our ACD, or app_queue
 
 
 # --- websocket: what an agent's client may send ---------------------------------------
@@ -104,7 +105,7 @@ class WsRecording(_Msg):
 
 class WsResume(_Msg):
     type: Literal["resume"]
-    since: Annotated[int, Field(ge=0)]
+    since: Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class WsPing(_Msg):
@@ -153,7 +154,7 @@ class WsWrapUp(_Msg):
     type: Literal["wrap_up"]
     disposition: Annotated[str, Field(min_length=1, max_length=64)]
     case: CaseCreate | None = None
-    case_id: Annotated[int, Field(ge=1)] | None = None
+    case_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
     ready: bool = True
 
 
@@ -189,7 +190,7 @@ class WsForceState(_Msg):
 class WsBroadcast(_Msg):
     type: Literal["broadcast"]
     text: Annotated[str, Field(min_length=1, max_length=500)]
-    agents: list[str] | None = None  # None: every agent
+    agents: Annotated[list[str], Field(max_length=1000)] | None = None  # None: every agent
 
 
 class WsSpy(_Msg):

@@ -12,6 +12,7 @@ from cti.ami.tracker import CallTracker
 from cti.bus import EventBus
 from cti.config import Settings
 from cti.ivr.service import IvrService
+from cti.queues.asterisk import AsteriskQueues
 from cti.queues.service import AcdService
 from cti.recording.service import RecordingService
 from cti.store.service import StoreService
@@ -37,6 +38,9 @@ class CoreView(Protocol):
 
     @property
     def acd(self) -> AcdService | None: ...
+
+    @property
+    def asterisk_queues(self) -> AsteriskQueues: ...
 
     @property
     def store(self) -> StoreService | None: ...

@@ -1,5 +1,5 @@
-"""REST for queues: every queue's live figures against its service-level target, and
-one queue's configuration with its figures."""
+"""REST for queues: every queue's live figures against its service-level target (ours
+and Asterisk's own), and one of our queues' configuration with its figures."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cti.api.views import queue_items
 def routes(ctx: Context) -> list[web.RouteDef]:
     async def listing(request: web.Request) -> web.Response:
         need(request, "supervisor", "admin", "integrator")
-        return web.json_response({"items": queue_items(ctx.acd())})
+        return web.json_response({"items": queue_items(ctx.core)})
 
     async def queue(request: web.Request) -> web.Response:
         need(request, "supervisor", "admin", "integrator")
@@ -23,7 +23,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         config = acd.acd.config.queues.get(name)
         if config is None:
             raise ApiError(404, "unknown_queue", f"no queue {name!r}")
-        live = next(q for q in queue_items(acd) if q["name"] == name)
+        live = next(q for q in queue_items(ctx.core) if q["name"] == name and q["source"] == "cti")
         return web.json_response(
             {"name": name, "config": json.loads(config.model_dump_json()), "live": live}
         )

@@ -1,13 +1,20 @@
-"""Read-only views of the ACD and the bus as the API shows them: queue figures with
-their targets, an agent with its profile, an event frame for a websocket."""
+"""Read-only views of the core as the API shows them: queue figures with their targets
+(our ACD's queues and Asterisk's own), an agent with its profile, a websocket event
+frame."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from cti.api.models import AgentView, QueueLive
+from cti.api.ports import CoreView
 from cti.bus import BusEvent
 from cti.queues.service import AcdService
+from cti.queues.views import QueueView
+
+ASTERISK_SL_TARGET = 0.8  # the share to answer within the threshold, for app_queue's queues
 
 
 def event_frame(event: BusEvent) -> dict[str, Any]:
@@ -20,17 +27,43 @@ def event_frame(event: BusEvent) -> dict[str, Any]:
     }
 
 
-def queue_items(acd: AcdService) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class LiveQueue:
+    view: QueueView
+    service_level_s: float
+    service_level_target: float
+    source: str  # "cti": our ACD routes it; "asterisk": app_queue does (the fallback)
+
+
+def live_queues(core: CoreView) -> list[LiveQueue]:
+    """Every queue people wait in now, ours and Asterisk's own, with the same figures:
+    the one list the wallboard, `/queues` and `/metrics` read."""
+    out = []
+    acd = core.acd
+    if acd is not None:
+        now = acd.now()
+        for name, config in acd.acd.config.queues.items():
+            view = acd.acd.queue_view(name, now)
+            sl_s, target = config.service_level_s, config.service_level_target
+            out.append(LiveQueue(view, sl_s, target, "cti"))
+    theirs = core.asterisk_queues
+    wall = time.time()
+    for name in sorted(theirs.queues):
+        view = theirs.view(name, wall)
+        out.append(LiveQueue(view, theirs.service_level_s, ASTERISK_SL_TARGET, "asterisk"))
+    return out
+
+
+def queue_items(core: CoreView) -> list[dict[str, Any]]:
     """Every queue's live figures next to its service-level target."""
-    now = acd.now()
     items = []
-    for name, config in acd.acd.config.queues.items():
-        view = acd.acd.queue_view(name, now)
-        targets = {
-            "service_level_s": config.service_level_s,
-            "service_level_target": config.service_level_target,
+    for q in live_queues(core):
+        extra = {
+            "service_level_s": q.service_level_s,
+            "service_level_target": q.service_level_target,
+            "source": q.source,
         }
-        fields = {f: getattr(view, f, None) for f in QueueLive.model_fields} | targets
+        fields = {f: getattr(q.view, f, None) for f in QueueLive.model_fields} | extra
         items.append(QueueLive.model_validate(fields).model_dump())
     return items
 

@@ -1,8 +1,9 @@
 """Recording calls: MixMonitor on the citizen's channel when an agent answers (the file
 is named by interaction and agent), paused and resumed on the agent's request (for
-dictated personal data), ended by Asterisk at hang-up. When the interaction ends, a
-`recording` record goes through the outbox: the writer checks the file (size, WAV
-duration, SHA-256) and stores it with the interaction and any case already linked.
+dictated personal data), ended by Asterisk at hang-up. The `recording` record comes
+from the call records (`cti.store.cdr`), which see every MixMonitor whoever started it:
+the writer checks the file (size, WAV duration, SHA-256) and stores it with the
+interaction, the leg it ran on and any case already linked.
 
 Asterisk writes the file; the CTI reads it: both must see `recording.dir` (same host,
 or a shared mount).
@@ -23,7 +24,6 @@ from cti.ami import events as ce
 from cti.ami.errors import AmiError
 from cti.ami.service import ActionSender
 from cti.queues import events as qe
-from cti.store.outbox import Record
 
 log = structlog.get_logger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -45,7 +45,6 @@ class RecordingService:
     ami: ActionSender
     caller_channel: Callable[[str], str | None]  # interaction -> the citizen's channel
     directory: Path
-    emit: Callable[[Record], None]  # the outbox
     clock: Callable[[], float]
     active: dict[str, list[_Recording]] = field(default_factory=dict)
     _queue: asyncio.Queue[tuple[str, dict[str, str]]] = field(
@@ -103,22 +102,8 @@ class RecordingService:
         return True
 
     def on_call_event(self, event: ce.CallEvent) -> None:
-        if not isinstance(event, ce.InteractionEnded):
-            return
-        for rec in self.active.pop(event.interaction_id, []):
-            self.emit(
-                Record(
-                    "recording",
-                    f"{rec.interaction}-{rec.agent}",
-                    {
-                        "interaction_id": rec.interaction,
-                        "leg_id": rec.agent,
-                        "path": str(rec.path),
-                        "started_at": rec.started_at,
-                        "ended_at": event.at,
-                    },
-                )
-            )
+        if isinstance(event, ce.InteractionEnded):
+            self.active.pop(event.interaction_id, None)
 
     def _send(self, what: str, action: dict[str, str]) -> None:
         try:

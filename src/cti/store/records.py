@@ -29,12 +29,31 @@ INTERACTION_COLUMNS = (
     "hold_s",
     "wrap_up_s",
     "outcome",
+    "end_reason",
     "hangup_side",
+    "hangup_cause",
     "disposition",
 )
 _TIMES = {"arrived_at", "queued_at", "offered_at", "answered_at", "ended_at", "started_at", "at"}
-# What a later update may set on an interaction row (wrap-up, a callback's answer).
-UPDATABLE = {"wrap_up_s", "disposition", "answered_at", "agent", "wait_s", "talk_s", "outcome"}
+# What a later update may set on an interaction row: the agent's wrap-up, a callback's
+# answer, and any figure a late fact from Asterisk changes (cti.store.cdr).
+UPDATABLE = {
+    "wrap_up_s",
+    "disposition",
+    "queue",
+    "agent",
+    "queued_at",
+    "offered_at",
+    "answered_at",
+    "wait_s",
+    "ring_s",
+    "talk_s",
+    "hold_s",
+    "outcome",
+    "end_reason",
+    "hangup_side",
+    "hangup_cause",
+}
 
 
 def _ts(value: Any) -> dt.datetime | None:
