@@ -49,6 +49,42 @@ class CallDesk:
         q.stats.offered += 1
         self._enqueue(call, q)
 
+    def adopt(
+        self,
+        call_id: str,
+        queue: str,
+        priority: int,
+        waited_s: float,
+        agent_id: str | None,
+        talking: bool,
+    ) -> None:
+        """A call Asterisk still has that this ACD never saw (the CTI restarted): at its
+        place in line (`waited_s` kept), ringing `agent_id`'s phone, or (`talking`) in
+        conversation with that agent."""
+        d = self._d
+        if call_id in d.calls:
+            return
+        q = d.queue(queue)
+        self._seq += 1
+        entered = d.now - max(0.0, waited_s)
+        call = Call(call_id, queue, q.config.priority + priority, entered, entered, self._seq)
+        d.calls[call_id] = call
+        q.stats.offered += 1
+        if agent_id is None:
+            self._enqueue(call, q)
+            return
+        agent = d.agent(agent_id)
+        if talking:
+            call.state, call.agent, call.answered_at = "connected", agent, d.now
+            call.epoch += 1
+            agent.call = call
+            d.set_state(agent, AgentState.ON_CALL, None)
+            d.out.events.append(
+                CallAnswered(d.now, call.id, q.name, agent_id, max(0.0, waited_s), True)
+            )
+        else:
+            d.adopt_offer(call, agent)
+
     def answered(self, call_id: str) -> None:
         d = self._d
         call = self._offered(call_id)
@@ -195,7 +231,7 @@ class CallDesk:
     def _enqueue(self, call: Call, q: Queue) -> None:
         """A new call in `q`: to an agent at once, else in line (or overflow if full)."""
         d = self._d
-        call.step = steps_due(q.config, 0.0)
+        call.step = steps_due(q.config, d.now - call.entered)  # 0 but for adopted calls
         agent = d.routing.pick_agent(call, q)
         if agent is not None:
             d.offer(call, agent)

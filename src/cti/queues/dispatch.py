@@ -143,6 +143,23 @@ class Dispatcher:
             )
         self.timers.push(now + cfg.ring_timeout_s + RING_GRACE_S, "ring", call.id, call.epoch)
 
+    def adopt_offer(self, call: Call, agent: Agent) -> None:
+        """A ring already under way (found after a restart): reserve the agent and guard
+        the ring; the PBX was told to ring before, so no command goes out."""
+        q = self.routing.queues[call.queue]
+        call.state, call.agent, call.offered_at = "offered", agent, self.now
+        call.epoch += 1
+        agent.call = call
+        self.set_state(agent, AgentState.RESERVED, None)
+        level = min_level(agent.profile, q.config.skills)
+        waited = self.now - call.entered
+        self.out.events.append(
+            CallOffered(self.now, call.id, q.name, agent.profile.id, waited, level)
+        )
+        self.timers.push(
+            self.now + q.config.ring_timeout_s + RING_GRACE_S, "ring", call.id, call.epoch
+        )
+
     def ring_failed(self, call: Call, agent: Agent, cause: str, reason: str) -> None:
         agent.stats.missed += 1
         agent.call = None

@@ -88,6 +88,23 @@ class Acd:
         """A caller is on hold for `queue` (priority adds to the queue's base priority)."""
         return self._step(now, self._calls.arrived, call_id, queue, priority)
 
+    def adopt_call(
+        self,
+        call_id: str,
+        queue: str,
+        now: float,
+        *,
+        priority: int = 0,
+        waited_s: float = 0.0,
+        agent_id: str | None = None,
+        talking: bool = False,
+    ) -> Decisions:
+        """A call the PBX has that this ACD does not know (after a CTI restart): back in
+        line at its place, or ringing / talking to `agent_id` as the PBX says."""
+        return self._step(
+            now, self._calls.adopt, call_id, queue, priority, waited_s, agent_id, talking
+        )
+
     def offer_answered(self, call_id: str, now: float) -> Decisions:
         """The offered agent answered: the conversation starts."""
         return self._step(now, self._calls.answered, call_id)

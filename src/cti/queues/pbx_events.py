@@ -98,6 +98,7 @@ class PbxEventHandler:
             )
             self._put(OverflowCall(call, queue, "fallback", None))
             self._legs.callers[call] = Leg(e.channel, e.uniqueid)
+            self._legs.call_of[e.uniqueid] = call  # so that its Hangup forgets it
             return
         self._legs.callers[call] = Leg(e.channel, e.uniqueid)
         self._legs.call_of[e.uniqueid] = call

@@ -17,6 +17,8 @@ from functools import partial
 import structlog
 
 from cti.ami.service import ActionSender
+from cti.ami.tracker import CallTracker
+from cti.queues import adoption
 from cti.queues.commands import CommandRunner
 from cti.queues.control import CallControl
 from cti.queues.engine import Acd
@@ -110,6 +112,25 @@ class AcdService:
         """The citizen on hold and the agent talk again."""
         await self._control.resume(call)
 
+    def resync(self, tracker: CallTracker, wall_now: float) -> tuple[int, int]:
+        """After an AMI (re)connect: end the calls Asterisk no longer has, adopt those
+        it has in our contexts (see adoption.py); (ended, adopted)."""
+        return adoption.resync(
+            self.acd, self._legs, tracker, self.now(), wall_now, self.apply, self.time_scale
+        )
+
+    def set_reachability(self, reachable: dict[str, bool]) -> None:
+        """Endpoint name (`a1` of `PJSIP/a1`) -> reachable, as Asterisk lists them now."""
+        for profile in self.acd.profiles():
+            tech, _, name = profile.endpoint.partition("/")
+            if tech == "PJSIP" and name in reachable:
+                step = partial(self.acd.set_reachable, profile.id, reachable[name], self.now())
+                self._try(step)
+
+    def agent_of(self, endpoint: str) -> str | None:
+        """The agent whose phone `endpoint` is (`PJSIP/a1`), or None."""
+        return next((p.id for p in self.acd.profiles() if p.endpoint == endpoint), None)
+
     def caller_channel(self, call: str) -> str | None:
         """The citizen's channel of a call in the ACD (None once it has hung up)."""
         leg = self._legs.callers.get(call)
@@ -152,6 +173,9 @@ class AcdService:
             self.apply(step())
         except AcdError as exc:
             log.warning("acd.pbx_event_refused", code=exc.code, message=exc.message)
+            # Timers the refused step ran before refusing (a ring guard, say) decided
+            # things too: send them now, not at some later step.
+            self.apply(self.acd.tick(self.now()))
 
     def _callback_failed(self, call: str, cause: OfferFailure) -> None:
         """The Originate of a callback failed: the agent's phone did not take it."""

@@ -3,7 +3,8 @@
 
 - `cti-inbound`  a citizen's call arrives, is answered; the IVR (over FastAGI, or
                  skipped) leaves `CTI_QUEUE` / `CTI_PRIORITY` set, then `cti-hold`;
-- `cti-hold`     `Set(CTI_WAITING=1)`, `MusicOnHold(default)`: the ACD sees a waiting call;
+- `cti-hold`     `CTI_QUEUED_AT` set once (the first time in line), `Set(CTI_WAITING=1)`,
+                 `MusicOnHold(default)`: the ACD sees a waiting call;
 - `cti-connect`  `Dial(${CTI_AGENT_ENDPOINT},${CTI_RING_TIMEOUT})`, then
                  `Set(CTI_DIAL_RESULT=${DIALSTATUS})`; back to `cti-hold` unless answered;
 - `cti-callback-offer`  the caller is offered a callback: `Set(CTI_CALLBACK=<number>)`
@@ -16,6 +17,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -113,10 +115,21 @@ class Dialplan:
         if ch.bridge is None and ch.context != CALLBACK_OFFER:
             self._hangup(ch.name, 16)
 
+    def queued_at(self, ch: Channel, context: str) -> None:
+        """`ExecIf(... Set(CTI_QUEUED_AT=${STRFTIME(,,%s.%6q)}))`: set once, the first
+        time the caller is in a line (ours or the fallback queue)."""
+        first = "CTI_QUEUED_AT" not in ch.variables
+        epoch = f"{time.time():.6f}"
+        data = f"{int(first)}?Set(CTI_QUEUED_AT={epoch if first else ''})"
+        self._switch.newexten(ch, context, "s", 1, "ExecIf", data)
+        if first:
+            self._switch.setvar(ch, "CTI_QUEUED_AT", epoch)
+
     def to_hold(self, ch: Channel) -> None:
         """`[cti-hold]`: the caller waits for the ACD on music on hold."""
-        self._switch.set_app(ch, HOLD, "s", 1, "CTI_WAITING", "1")
-        self._switch.newexten(ch, HOLD, "s", 2, "MusicOnHold", "default")
+        self.queued_at(ch, HOLD)
+        self._switch.set_app(ch, HOLD, "s", 2, "CTI_WAITING", "1")
+        self._switch.newexten(ch, HOLD, "s", 3, "MusicOnHold", "default")
         self._switch.moh_start(ch)
 
     # --- redirects -----------------------------------------------------------------------
@@ -155,7 +168,8 @@ class Dialplan:
         elif context == CALLBACK_OFFER:
             self._callback_offer(ch)
         elif context == FALLBACK:
-            sw.newexten(ch, context, exten, priority, "Queue", "cti-fallback,t,,,300")
+            self.queued_at(ch, FALLBACK)
+            sw.newexten(ch, context, exten, 2, "Queue", "cti-fallback,t,,,300")
             self._queue.join(ch)
         elif context == VOICEMAIL:
             sw.newexten(ch, context, exten, priority, "VoiceMail", "hotline@default,u")

@@ -49,3 +49,12 @@ async def saved_agents(conn: Any) -> tuple[list[AgentProfile], list[str]]:
         if not r["removed"]
     ]
     return changed, [r["id"] for r in rows if r["removed"]]
+
+
+async def last_states(conn: Any) -> list[tuple[str, str, str | None]]:
+    """Each agent's last logged state: (agent, state, reason)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (agent) agent, state, reason FROM agent_state_log"
+        " ORDER BY agent, at DESC"
+    )
+    return [(r["agent"], r["state"], r["reason"]) for r in rows]

@@ -1,0 +1,122 @@
+"""Tier 3: the CTI restarts (a new process: a new Core with an empty ACD) while calls
+are up on the simulated PBX; after its AMI login it adopts them from Asterisk's view."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from acd_helpers import agent, config
+from cti.app import Core
+from cti.config import AmiSettings, Settings
+from cti.queues import AgentState
+from cti.queues.events import CallAnswered, Event
+from cti.sim.ami_server import SimAmiServer
+from cti.sim.models import Citizen, Endpoint
+
+SCALE = 0.05
+QUEUE = {"benefits": {"skills": {"benefits": 5}, "wrap_up_s": 2, "ring_timeout_s": 15}}
+AGENTS = [agent("a1", {"benefits": 8}, ["benefits"])]
+
+
+def core(port: int, events: list[Event]) -> Core:
+    settings = Settings(ami=AmiSettings(port=port, auth="md5", secret="ctisecret"))  # type: ignore[arg-type]
+    return Core(
+        settings,
+        config(QUEUE, AGENTS),
+        publish_call=lambda e: None,
+        publish_acd=events.append,
+        acd_time_scale=SCALE,
+    )
+
+
+async def until(what: Callable[[], bool], wall_s: float = 5.0) -> None:
+    deadline = time.monotonic() + wall_s
+    while not what():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def state(c: Core, aid: str) -> AgentState:
+    assert c.acd is not None
+    return next(a.state for a in c.acd.acd.agents() if a.id == aid)
+
+
+async def test_a_restarted_cti_adopts_the_call_in_progress_and_the_caller_in_line() -> None:
+    server = SimAmiServer({"a1": Endpoint("a1", answer_after_s=1.0)}, time_scale=SCALE)
+    port = await server.start()
+    first_events: list[Event] = []
+    first = core(port, first_events)
+    await first.start()
+    await first.ami.wait_connected(5)
+    try:
+        assert first.acd is not None
+        first.acd.apply(first.acd.acd.login("a1", first.acd.now(), ready=True))
+        talking = server.pbx.inbound_call(Citizen("+359888000011", "benefits", talk_s=60.0))
+        await until(lambda: any(isinstance(e, CallAnswered) for e in first_events))
+        waiting = server.pbx.inbound_call(Citizen("+359888000012", "benefits", patience_s=600))
+        await until(lambda: len(first.acd.acd.calls()) == 2 if first.acd else False)
+        await asyncio.sleep(30 * SCALE)  # the second caller waits 30 s in line
+    finally:
+        await first.close()  # the CTI goes away; Asterisk keeps both calls up
+    assert {ch.linkedid for ch in server.pbx.channels.values()} >= {
+        talking.linkedid,
+        waiting.linkedid,
+    }
+    events: list[Event] = []
+    second = core(port, events)
+    await second.start()
+    await second.ami.wait_connected(5)
+    try:
+        acd = second.acd
+        assert acd is not None
+        await until(lambda: len(acd.acd.calls()) == 2)
+        calls = {c.id: c for c in acd.acd.calls()}
+        assert (calls[talking.linkedid].state, calls[talking.linkedid].agent) == (
+            "connected",
+            "a1",
+        )
+        assert state(second, "a1") == AgentState.ON_CALL
+        # Back at its place in line with the wait it had (CTI_QUEUED_AT on the channel).
+        assert calls[waiting.linkedid].state == "waiting"
+        waited = acd.now() - calls[waiting.linkedid].entered
+        assert 25 <= waited <= 30 + 1 / SCALE + 5, waited  # EPOCH is whole (wall) seconds
+        # When the adopted conversation ends, a1 wraps up and takes the waiting caller.
+        server.pbx.hangup(talking.name, 16)
+        await until(lambda: state(second, "a1") == AgentState.WRAP_UP)
+        await until(
+            lambda: any(
+                isinstance(e, CallAnswered) and e.call == waiting.linkedid for e in events
+            )
+        )
+    finally:
+        await second.close()
+        await server.close()
+
+
+async def test_calls_gone_while_the_cti_was_away_free_their_agent() -> None:
+    """Asterisk lost the call (a crash, a restart) while the link was down: after the
+    resync the agent is not left on a call that no longer exists."""
+    server = SimAmiServer({"a1": Endpoint("a1", answer_after_s=1.0)}, time_scale=SCALE)
+    port = await server.start()
+    events: list[Event] = []
+    c = core(port, events)
+    await c.start()
+    await c.ami.wait_connected(5)
+    try:
+        acd = c.acd
+        assert acd is not None
+        acd.apply(acd.acd.login("a1", acd.now(), ready=True))
+        call = server.pbx.inbound_call(Citizen("+359888000013", "benefits", talk_s=60.0))
+        await until(lambda: state(c, "a1") == AgentState.ON_CALL)
+        connects = c.ami.connects
+        # The link drops; meanwhile the call ends, and no Hangup reaches us.
+        server.drop_all()
+        server.pbx.hangup(call.name, 16)
+        await until(lambda: c.ami.connects > connects and c.ami.connected, wall_s=10)
+        await until(lambda: state(c, "a1") != AgentState.ON_CALL)
+        assert acd.acd.calls() == []
+    finally:
+        await c.close()
+        await server.close()
