@@ -3,9 +3,14 @@ relies on, and the simulator runs the same contexts."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import wave
 from pathlib import Path
 
+import pytest
+
+from cti import cli, prompts
 from cti.asterisk_config import render
 from cti.ivr.models import load_ivr
 from cti.queues import dialplan as acd_service
@@ -66,7 +71,6 @@ def test_every_variable_the_cti_relies_on_is_set_or_read_there() -> None:
         "CTI_CALLBACK",
         "CTI_CALLBACK_NUMBER",
         "CTI_NEXT",
-        "AGISTATUS",
         "CTI_SURVEY",
         "CTI_TRANSFER_NUMBER",
     ):
@@ -101,3 +105,101 @@ def test_asterisk_config_renders_a_phone_and_a_member_per_agent() -> None:
         assert f"member => {agent.endpoint}" in text
     assert "password = secret-1" in text
     assert text.count("password = ") == len(acd.agents)
+
+
+def _code(text: str) -> str:
+    """A config file without its comments."""
+    return "\n".join(line.split(";", 1)[0] for line in text.splitlines())
+
+
+def test_the_inbound_call_goes_on_by_what_the_ivr_handed_over_not_by_agistatus() -> None:
+    # Asterisk ends an AGI with AGISTATUS=FAILURE when a prompt was missing even though
+    # the script ran to its end (transcript 03): the hand-over is CTI_NEXT.
+    inbound = _code(EXTENSIONS.split("[cti-inbound]", 1)[1].split("\n[", 1)[0])
+    assert "AGISTATUS" not in inbound
+    assert re.search(r'GotoIf\(\$\["\$\{CTI_NEXT\}" = "queue"\]\?cti-hold,s,1\)', inbound)
+    # whatever else (no hand-over: the CTI unreachable) ends in the plain queue
+    assert inbound.rstrip().splitlines()[-2].strip() == "same => n,Goto(cti-fallback,s,1)"
+
+
+def test_the_trunk_is_identified_by_address_and_the_voicemail_box_exists() -> None:
+    pjsip = _code((DEPLOY / "asterisk" / "pjsip.conf").read_text())
+    identify = pjsip.split("type = identify", 1)[1].split("\n[", 1)[0]
+    match = re.search(r"^match = (\S+)$", identify, re.MULTILINE)
+    assert match is not None
+    ipaddress.ip_network(match.group(1), strict=False)  # an address, not a host name
+    boxes = set(re.findall(r"VoiceMail\((\w+)@(\w+)", EXTENSIONS))
+    assert boxes == {("hotline", "default")}
+    voicemail = _code((DEPLOY / "asterisk" / "voicemail.conf").read_text())
+    context = voicemail.split("[default]", 1)[1].split("\n[", 1)[0]
+    assert re.search(r"^hotline => \d+,", context, re.MULTILINE)
+
+
+def test_asterisk_config_renders_supervisors_phones_outside_the_fallback_queue() -> None:
+    acd = load_acd_config(DEPLOY / "acd.yaml")
+    text = render(acd, {"sup1": "secret-s"}, supervisors=["sup1"])
+    assert "[sup1](agent-endpoint)" in text
+    assert "[sup1](agent-aor)" in text
+    assert "username = sup1\npassword = secret-s" in text
+    assert "member => PJSIP/sup1" not in text
+    with pytest.raises(ValueError, match="supervisor endpoint"):
+        render(acd, supervisors=["bad name]"])
+
+
+def test_the_cli_prints_the_supervisors_phone(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["asterisk-config", str(DEPLOY / "acd.yaml"), "--supervisor", "sup1"]) == 0
+    out = capsys.readouterr().out
+    assert "[sup1](agent-endpoint)" in out
+    assert out.count("password = ") == len(load_acd_config(DEPLOY / "acd.yaml").agents) + 1
+
+
+def test_the_prompt_list_is_every_prompt_the_ivr_definition_names() -> None:
+    names = prompts.prompt_names(load_ivr(DEPLOY / "ivr.yaml"))
+    text = (DEPLOY / "ivr.yaml").read_text()
+    named = set(re.findall(r"\b(cti/[a-z0-9-]+)", text))
+    assert set(names) == named
+    assert names == sorted(names)
+    assert "cti/main-menu" in names
+    assert "cti/survey-1-to-5" in names
+
+
+def test_prompts_list_and_make_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ivr = tmp_path / "ivr.yaml"
+    ivr.write_text(
+        "scripts: {inbound: hello}\n"
+        "nodes:\n"
+        "  hello: {kind: play, prompts: [test/hello], next: bye}\n"
+        "  bye: {kind: hangup, prompts: [test/good-bye]}\n"
+    )
+    assert cli.main(["prompts", "list", str(ivr)]) == 0
+    assert capsys.readouterr().out.split() == ["test/good-bye", "test/hello"]
+    sounds = tmp_path / "sounds"
+    (sounds / "en" / "test").mkdir(parents=True)
+    (sounds / "en" / "test" / "hello.wav").write_bytes(b"a real recording")
+    assert cli.main(["prompts", "make", str(ivr), str(sounds), "--lang", "bg,en"]) == 0
+    assert "3 made, 1 already there" in capsys.readouterr().out
+    assert (sounds / "en" / "test" / "hello.wav").read_bytes() == b"a real recording"
+    for made in ("bg/test/hello.wav", "bg/test/good-bye.wav", "en/test/good-bye.wav"):
+        with wave.open(str(sounds / made)) as w:  # what Asterisk plays as is
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+            assert w.getnframes() > 8000 * 0.3  # speech, not an empty file
+
+
+def test_prompts_make_speaks_the_given_texts_in_each_language(tmp_path: Path) -> None:
+    definition = load_ivr(DEPLOY / "ivr.yaml")
+    calls: list[list[str]] = []
+    texts = {"cti/welcome": {"bg": "Добре дошли", "en": "Welcome"}}
+    made, kept = prompts.make(
+        definition, tmp_path, ["bg", "en"], texts=texts, run=lambda args: calls.append(list(args))
+    )
+    assert kept == []
+    assert len(made) == 2 * len(prompts.prompt_names(definition))
+    spoken = {(c[2], c[-1]) for c in calls if c[0] == "espeak-ng"}
+    assert ("bg", "Добре дошли") in spoken
+    assert ("en", "Welcome") in spoken
+    assert ("en", "main menu") in spoken  # no text given: the name read out
+    converted = [c for c in calls if c[0] == "sox"]
+    assert str(tmp_path / "bg" / "cti" / "welcome.wav") in {c[-1] for c in converted}
+    assert all(c[c.index("-r") + 1] == "8000" and c[c.index("-c") + 1] == "1" for c in converted)
