@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cti.version import VERSION
 from cti.config import ConfigError, Settings, load_settings
 from cti.logs import configure_logging
+from cti.version import VERSION
 
 
 def _positive(text: str) -> float:
@@ -28,13 +28,40 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"cti {VERSION}")
     p.add_argument("--config", type=Path, help="TOML file (CTI_* variables override it)")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the CTI server against Asterisk")
+    serve_cmd = sub.add_parser("serve", help="run the CTI server against Asterisk")
+    serve_cmd.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="exit 1 at once if Asterisk cannot be reached or refuses the login"
+        " (default: log why and keep trying)",
+    )
     sub.add_parser("check-config", help="validate the configuration and print it (no secrets)")
     sub.add_parser("migrate", help="apply the database migrations (idempotent)")
     ast = sub.add_parser(
         "asterisk-config", help="print PJSIP endpoints and fallback queue members for the agents"
     )
     ast.add_argument("file", type=Path, help="ACD file with the agents (deploy/acd.yaml)")
+    ast.add_argument(
+        "--supervisor",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also a phone for this supervisor (PJSIP endpoint name; repeatable)",
+    )
+    prompts = sub.add_parser("prompts", help="the sound files an IVR definition plays")
+    prompts_sub = prompts.add_subparsers(dest="prompts_command", required=True)
+    prompts_list = prompts_sub.add_parser("list", help="print the prompt names, one a line")
+    prompts_list.add_argument("file", type=Path, help="IVR definition (deploy/ivr.yaml)")
+    prompts_make = prompts_sub.add_parser(
+        "make", help="placeholder WAVs (espeak-ng + sox, 8 kHz mono) for the missing prompts"
+    )
+    prompts_make.add_argument("file", type=Path, help="IVR definition (deploy/ivr.yaml)")
+    prompts_make.add_argument("dir", type=Path, help="Asterisk's sounds folder: DIR/<lang>/...")
+    prompts_make.add_argument("--lang", default="bg,en", help="languages, comma-separated")
+    prompts_make.add_argument(
+        "--texts", type=Path, default=None, help="YAML: prompt -> language -> words to say"
+    )
+    prompts_make.add_argument("--overwrite", action="store_true", help="remake existing files")
     check_ivr = sub.add_parser("check-ivr", help="validate an IVR definition file")
     check_ivr.add_argument("file", type=Path)
     load = sub.add_parser("load-classifier", help="load a topic classifier file into the database")
@@ -71,6 +98,26 @@ def _parser() -> argparse.ArgumentParser:
         "check-acd", help="validate an ACD file (queues, agents) and summarise it"
     )
     check_acd.add_argument("file", type=Path)
+    rec = sub.add_parser(
+        "reconcile",
+        help="compare our call records of a period with Asterisk's CEL (CDR, queue_log);"
+        " exit 1 on any disagreement",
+    )
+    rec.add_argument(
+        "--from", dest="start", required=True, metavar="ISO", help="calls that arrived from"
+    )
+    rec.add_argument(
+        "--to", dest="end", required=True, metavar="ISO", help="until (with a time zone)"
+    )
+    rec.add_argument("--cel", type=Path, required=True, metavar="FILE", help="CEL custom CSV")
+    rec.add_argument("--cdr", type=Path, default=None, metavar="FILE", help="CDR custom CSV")
+    rec.add_argument("--queue-log", type=Path, default=None, metavar="FILE", help="queue_log")
+    rec.add_argument(
+        "--acd", type=Path, default=None, metavar="FILE", help="agents (default: setting acd)"
+    )
+    rec.add_argument(
+        "--tolerance-s", type=float, default=0.1, metavar="S", help="for times (default 0.1)"
+    )
     bench = sub.add_parser("bench", help="print performance figures (last line: JSON)")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     ami = bench_sub.add_parser("ami", help="AMI parse -> typed event -> tracker throughput")
@@ -79,7 +126,8 @@ def _parser() -> argparse.ArgumentParser:
         "--transcripts",
         type=Path,
         default=None,
-        help="folder of Asterisk transcripts (default: ../shared/ami-transcripts)",
+        help="folder of Asterisk transcripts (default: CTI_TRANSCRIPTS_DIR, else the checkout's"
+        " tests/transcripts)",
     )
     sim = bench_sub.add_parser(
         "sim", help="calls/s the simulated PBX + CTI sustain in real time (30, 1000 agents)"
@@ -106,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         nargs="?",
         default=None,
-        help="workload file (default: ../shared/workloads/hotline-reference.yaml)",
+        help="workload file (default: the reference, hotline-reference.yaml, shipped with cti)",
     )
     routing.add_argument(
         "--replications", type=int, default=None, help="days to simulate (default: the file's)"
@@ -130,6 +178,60 @@ def _invalid(what: str, exc: ConfigError) -> int:
     for problem in exc.problems:
         print(f"  {problem}", file=sys.stderr)
     return 2
+
+
+def _prompts(args: argparse.Namespace) -> int:
+    """`cti prompts list|make`: what the IVR plays, and placeholders for it."""
+    import subprocess
+
+    from cti import prompts
+    from cti.ivr.models import load_ivr
+
+    try:
+        definition = load_ivr(args.file)
+    except ConfigError as exc:
+        return _invalid("IVR definition", exc)
+    if args.prompts_command == "list":
+        print("\n".join(prompts.prompt_names(definition)))
+        return 0
+    languages = [lang.strip() for lang in args.lang.split(",") if lang.strip()]
+    texts = None
+    if args.texts is not None:
+        texts = _prompt_texts(args.texts)
+        if texts is None:
+            return 2
+    missing = prompts.missing_tools()
+    if missing:
+        print(f"cti prompts make: needs {', '.join(missing)} on PATH", file=sys.stderr)
+        return 2
+    try:
+        made, kept = prompts.make(
+            definition, args.dir, languages, texts=texts, overwrite=args.overwrite
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"cti prompts make: {exc}", file=sys.stderr)
+        return 1
+    for item in made:
+        print(f"made {item.path} ({item.language}): {item.text}")
+    print(f"{len(made)} made, {len(kept)} already there")
+    return 0
+
+
+def _prompt_texts(path: Path) -> dict[str, dict[str, str]] | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return None
+    ok = isinstance(data, dict) and all(
+        isinstance(v, dict) and all(isinstance(t, str) for t in v.values()) for v in data.values()
+    )
+    if not ok:
+        print(f"{path}: expected prompt -> language -> text", file=sys.stderr)
+        return None
+    return {str(k): {str(lang): t for lang, t in v.items()} for k, v in data.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,11 +258,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cti.queues import load_acd_config
 
         try:
-            print(render(load_acd_config(args.file)))
+            print(render(load_acd_config(args.file), supervisors=args.supervisor))
         except ConfigError as exc:
             print("\n".join(exc.problems), file=sys.stderr)
             return 2
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
         return 0
+    if args.command == "prompts":
+        return _prompts(args)
     if args.command == "check-ivr":
         from cti.ivr.models import load_ivr
 
@@ -178,6 +285,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cti.store.admin import run_admin
 
         return run_admin(settings, args.command, getattr(args, "file", None), args)
+    if args.command == "reconcile":
+        settings = _settings(args.config)
+        configure_logging("warning", settings.log.format)
+        from cti.app import database
+        from cti.reconcile import service as reconcile
+        from cti.reconcile.errors import InputError
+
+        try:
+            period_options = reconcile.make_options(
+                args.start,
+                args.end,
+                args.cel,
+                args.cdr,
+                args.queue_log,
+                args.acd,
+                args.tolerance_s,
+            )
+        except InputError as exc:
+            print(f"cti reconcile: {exc.message}", file=sys.stderr)
+            return 2
+        return reconcile.run(period_options, lambda: database(settings), settings.acd)
     if args.command == "demo":
         settings = _settings(args.config)
         configure_logging("warning", settings.log.format)
@@ -200,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             with database(settings) as url:
-                asyncio.run(serve(settings, database_url=url))
+                asyncio.run(serve(settings, database_url=url, fail_fast=args.fail_fast))
         except Exception as exc:  # a clear one-line reason, not a traceback
             code = getattr(exc, "code", type(exc).__name__)
             print(f"cti: {code}: {exc}", file=sys.stderr)
@@ -209,7 +337,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "bench" and args.bench == "ami":
         from cti.bench.ami import run
 
-        return run(events=args.events, transcripts=args.transcripts)
+        try:
+            return run(events=args.events, transcripts=args.transcripts)
+        except FileNotFoundError as exc:  # no transcripts here: say where they go
+            print(f"cti bench ami: {exc}", file=sys.stderr)
+            return 2
     if args.command == "bench" and args.bench == "sim":
         from cti.bench import sim as bench_sim
 

@@ -123,10 +123,10 @@ class InteractionRecord:
             self.offered_at = at
 
     def answered(self, queue: str, agent: str, at: float, leg: str | None = None) -> None:
-        self.queue, self.agent, self.in_queue = queue or self.queue, agent, False
+        self.queue, self.in_queue = queue or self.queue, False
         self.queue_outcome = None
-        if self.answered_at is None:
-            self.answered_at = at
+        if self.answered_at is None:  # the first agent to answer is the call's agent
+            self.answered_at, self.agent = at, agent
         if leg is None:  # our ACD: the agent's leg is the newest one of that agent
             legs = [x for x in self.legs.values() if x.agent == agent]
             leg = legs[-1].id if legs else None
