@@ -364,3 +364,12 @@ def test_a_transferred_call_keeps_the_agent_who_answered_it_and_lists_both_legs(
     assert (d["agent"], d["answered_at"], d["ring_s"]) == ("a1", 1013, 3.0)
     legs = [(x["role"], x["agent"]) for x in d["legs"]]
     assert legs == [("caller", None), ("agent", "a1"), ("agent", "a2")]
+
+
+def test_a_supervisors_listen_in_call_is_not_a_citizens_interaction() -> None:
+    c = Call("spy1")
+    c.start(channel="PJSIP/sup1-00000009")
+    c.ev(ce.CtiVariableSet, 1001, uniqueid="spy1", name="CTI_SPY", value="listen")
+    c.gone("spy1", 1030)
+    c.end(1030)
+    assert [r for r in c.out if r.kind == "interaction"] == []

@@ -26,6 +26,7 @@ class PbxLifecycle:
         self.boot_time: float | None = None  # Asterisk's start (now - Uptime), last seen
         self.boot_changed = False
         self.shutting_down = False  # Asterisk said so (Shutdown, or a shutdown hang-up)
+        self.booted_this_session = False  # FullyBooted seen since the last login
 
     def handlers(self) -> dict[type[m.AmiEvent], Callable[[Any, float], None]]:
         return {
@@ -68,6 +69,7 @@ class PbxLifecycle:
 
     def _on_fully_booted(self, e: m.FullyBooted, now: float) -> None:
         self.booted(now - e.uptime)
+        self.booted_this_session = True
 
     def _on_shutdown(self, e: m.Shutdown, now: float) -> None:
         self.shutting_down = True

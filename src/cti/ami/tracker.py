@@ -103,6 +103,7 @@ class CallTracker:
     def begin_epoch(self) -> None:
         """A new AMI session is logged in: what follows is fresh knowledge."""
         self.epoch += 1
+        self.lifecycle.booted_this_session = False
 
     def resync(
         self,

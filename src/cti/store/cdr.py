@@ -136,6 +136,8 @@ class CdrBuilder:
 
     def _finish(self, it: InteractionRecord, e: ce.InteractionEnded) -> None:
         del self._live[it.id]
+        if it.variables.get("CTI_SPY"):
+            return  # a supervisor listening in (ChanSpy): audited, not a citizen's contact
         it.ended(e.at, e.reason)
         summary = it.summary()
         self._ended[it.id] = (it, summary)
