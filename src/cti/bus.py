@@ -44,9 +44,12 @@ class Subscription:
             return None
         getter = asyncio.ensure_future(self.queue.get())
         closer = asyncio.ensure_future(self._closed_event.wait())
-        done, pending = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
+        try:
+            done, _ = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when our caller is cancelled: leave no helper task pending
+            for task in (getter, closer):
+                if not task.done():
+                    task.cancel()
         if getter in done:
             return getter.result()
         return None

@@ -9,8 +9,17 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -67,13 +76,26 @@ class AmiSettings(_Section):
     ping_interval_s: Seconds = 10.0
     reconnect_min_s: Seconds = 0.5
     reconnect_max_s: Seconds = 30.0
+    # The service-level threshold for Asterisk's own queues (app_queue: the fallback),
+    # whose live figures the CTI follows; our ACD's queues have theirs in the ACD file.
+    queue_service_level_s: Seconds = 20.0
     # A message larger than this is dropped (logged); memory stays bounded.
     max_message_bytes: Annotated[int, AfterValidator(_positive)] = 1_048_576
+
+
+def _origin(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ValueError(f"an origin is scheme://host[:port], got {value!r}")
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: Port = 8080
+    # Pages on other origins allowed to open the websockets (a browser sends Origin);
+    # the server's own origin is always allowed, clients without Origin too.
+    allowed_origins: list[Annotated[str, AfterValidator(_origin)]] = []
 
 
 class LogSettings(_Section):
@@ -89,6 +111,12 @@ class IvrSettings(_Section):
     host: str = "127.0.0.1"  # where Asterisk reaches us; keep it off public networks
     port: Port = 4573
     max_sessions: Annotated[int, AfterValidator(_positive)] = 200
+    # A peer must send its environment within this, and answer the first (quick)
+    # command within `quick_timeout_s`: a silent peer frees its slot in seconds.
+    env_timeout_s: Seconds = 3.0
+    # Commands Asterisk answers at once (variables, channel status, verbose).
+    quick_timeout_s: Seconds = 5.0
+    # Commands that play or wait for keys (STREAM FILE, GET DATA, WAIT FOR DIGIT, EXEC).
     command_timeout_s: Seconds = 30.0
 
 
@@ -102,6 +130,24 @@ class WebhookSettings(_Section):
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 8
     retry_initial_s: Seconds = 0.5
     timeout_s: Seconds = 10.0
+
+    @field_serializer("url", when_used="json")
+    def _shown(self, url: str) -> str:
+        return mask_url(url)
+
+
+def mask_url(url: str) -> str:
+    """A URL fit to print or log: user and password and every query value as `***`
+    (integrators put tokens in either)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "***"
+    netloc = ("***@" if "@" in parts.netloc else "") + host + (f":{port}" if port else "")
+    query = "&".join(f"{key}=***" for key, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 class RecordingSettings(_Section):
@@ -199,9 +245,7 @@ def load_settings(path: Path | None = None) -> Settings:
     file_values: dict[str, Any] = {}
     if path is not None:
         try:
-            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError([f"{path}: no such file"]) from None
+            file_values = tomllib.loads(read_text(path))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     try:
@@ -211,18 +255,40 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 _M = TypeVar("_M", bound=BaseModel)
+MAX_FILE_BYTES = 16 * 1024 * 1024  # a configuration file larger than this is a mistake
+
+
+def read_text(path: Path) -> str:
+    """A configuration file's text; ConfigError (one line) for what cannot be one: missing,
+    a directory, unreadable, too large, not UTF-8."""
+    try:
+        if path.is_dir():
+            raise ConfigError([f"{path}: is a directory, not a file"])
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot be read: {exc.strerror or exc}"]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError([f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB"])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
 
 
 def load_yaml_model(path: Path, model: type[_M]) -> _M:
     """Read a YAML file into a pydantic model; ConfigError names the file and every bad field."""
     import yaml
 
+    text = read_text(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file"]) from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: nested too deeply"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: expected a mapping at the top, got {type(data).__name__}"])
     try:

@@ -3,7 +3,8 @@
 Embedded PostgreSQL (unless `CTI_DATABASE_URL` is set), the simulated PBX serving AMI on
 127.0.0.1, the CTI (`Core`: AMI client, call tracker, ACD) connected to it over a real
 socket, bot agents from the workload's pools, and citizens calling as the workload
-file says. Live figures go to the terminal; Ctrl-C stops everything.
+file says. Live figures go to the terminal; Ctrl-C stops everything; SIGHUP reloads the
+IVR file as `cti serve` does (a broken file is refused, the old one stays).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from cti.api import auth
 from cti.api.server import ApiServer
 from cti.app import Core, build_store, database
 from cti.config import AmiSettings, IvrSettings, RecordingSettings, Settings
-from cti.ivr.models import Calendar, load_ivr
+from cti.ivr.models import Calendar, IvrDefinition, load_ivr
 from cti.ivr.service import IvrService
 from cti.queues.events import Event as AcdEvent
 from cti.queues.models import AgentProfile
@@ -115,7 +116,10 @@ async def run_demo(
     phones = bot_endpoints(scenario.config, workload.seed)
     phones[PERSON] = Endpoint(PERSON, answer_after_s=2.0)  # their softphone answers itself
     phones[SUPERVISOR_PHONE] = Endpoint(SUPERVISOR_PHONE, answer_after_s=1.0)
-    server = SimAmiServer(phones, time_scale=scale, recordings_dir=recordings)
+    # A demo runs for days: the simulated PBX keeps only the latest actions and channels.
+    server = SimAmiServer(
+        phones, time_scale=scale, recordings_dir=recordings, keep_actions=1_000, keep_ended=3_000
+    )
     server.pbx.recording_rate = 1000
     port = await server.start()
     version = await _check_database(database_url)
@@ -134,14 +138,9 @@ async def run_demo(
     def quiet(event: AcdEvent) -> None:
         log.debug(f"acd.{type(event).__name__}", **event.to_dict())
 
-    # The demo's hotline is always open: business hours would send every evening
-    # visitor to voicemail.
-    definition = load_ivr(options.ivr or DEFAULT_IVR)
-    definition = definition.model_copy(
-        update={"calendars": {"default": Calendar(weekly={"daily": "24h"})}}
-    )
+    definition = always_open(load_ivr(options.ivr or DEFAULT_IVR))
     ivr_settings = IvrSettings(file=options.ivr or DEFAULT_IVR, port=free_port())
-    ivr = IvrService(ivr_settings, definition, store)
+    ivr = IvrService(ivr_settings, definition, store, adjust=always_open)
     core = Core(
         core_settings,
         acd_config,
@@ -222,6 +221,14 @@ async def run_demo(
 PERSON = "you"
 
 
+def always_open(definition: IvrDefinition) -> IvrDefinition:
+    """The demo's hotline is always open: business hours would send every evening
+    visitor to voicemail (on a reload too)."""
+    return definition.model_copy(
+        update={"calendars": {"default": Calendar(weekly={"daily": "24h"})}}
+    )
+
+
 def _port(preferred: int) -> int:
     """The configured HTTP port if it is free, else any free one."""
     import socket
@@ -264,10 +271,27 @@ def main(settings: Settings, options: DemoOptions) -> int:
 async def _main(settings: Settings, options: DemoOptions, url: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    running: list[Core] = []
+
+    def reload() -> None:
+        """SIGHUP: reload the IVR file, as `cti serve` does; one line says how it went."""
+        ivr = running[0].ivr if running else None
+        if ivr is None:
+            print("cti demo: SIGHUP before the IVR runs: ignored", flush=True)
+            return
+        problems = ivr.reload()
+        if problems:
+            print("cti demo: IVR reload refused, the old one stays:", flush=True)
+            for problem in problems:
+                print(f"  {problem}", flush=True)
+        else:
+            print("cti demo: IVR reloaded", flush=True)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
-        await run_demo(settings, options, url, stop)
+        await run_demo(settings, options, url, stop, on_ready=lambda core, *_: running.append(core))
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -7,7 +7,7 @@ applies them over the ACD file, so they survive a restart.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 from aiohttp import web
@@ -17,9 +17,7 @@ from cti.api import control
 from cti.api.context import PRINCIPAL, ApiError, Context, body, need
 from cti.api.models import StateChange
 from cti.api.views import agent_view
-from cti.queues.errors import AcdError
 from cti.queues.models import AgentProfile
-from cti.queues.service import AcdService
 from cti.store import agents as stored
 
 log = structlog.get_logger(__name__)
@@ -136,17 +134,3 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         web.put("/api/v1/agents/{agent_id}", write),
         web.delete("/api/v1/agents/{agent_id}", remove),
     ]
-
-
-async def apply_saved_agents(conn: Any, acd: AcdService) -> int:
-    """At start: the agents changed over the API, applied over the ACD file."""
-    changed, removed = await stored.saved_agents(conn)
-    for p in changed:
-        try:
-            acd.apply(acd.acd.upsert_agent(p, acd.now()))
-        except AcdError as exc:  # e.g. a queue since taken out of the ACD file
-            log.warning("api.saved_agent_not_applied", agent=p.id, code=exc.code)
-    for agent_id in removed:
-        if acd.acd.profile(agent_id) is not None:
-            acd.apply(acd.acd.remove_agent(agent_id, acd.now()))
-    return len(changed) + len(removed)

@@ -9,16 +9,17 @@ move statuses.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from cti.api.context import PRINCIPAL, ApiError, Context, body, need
+from cti.api.audit import audit
+from cti.api.context import PRINCIPAL, ApiError, Context, Offset, body, need, path_id
 from cti.store import cases
 from cti.store.models import CaseCreate, CaseStatus, CaseUpdate
+from cti.store.phone import normalise
 
 
 class StatusMove(BaseModel):
@@ -36,11 +37,11 @@ class CaseQuery(BaseModel):
     status: str | None = None
     topic: str | None = None
     organisation: str | None = None
-    created_from: dt.datetime | None = None
-    created_to: dt.datetime | None = None
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = None
     sort: str = "-created_at"
     limit: Annotated[int, Field(ge=1, le=500)] = 50
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Offset = 0
 
 
 def _json(model: BaseModel) -> Any:
@@ -100,10 +101,13 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         return web.json_response({"items": [_json(e) for e in events]})
 
     async def search(request: web.Request) -> web.Response:
-        need(request, *everyone)
+        principal = need(request, *everyone)
         query = CaseQuery.model_validate(dict(request.query))
         async with ctx.db() as conn:
             found, total = await cases.search_cases(conn, **query.model_dump())
+            if query.phone:  # a citizen's cases found by their number: personal data
+                phone = normalise(query.phone)
+                await audit(conn, principal.username, "case_search", phone, found=total)
         return web.json_response(
             {
                 "items": [_json(c) for c in found],
@@ -114,10 +118,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         )
 
     def _id(request: web.Request) -> int:
-        raw = request.match_info["case_id"]
-        if not raw.isdigit() or len(raw) > 18:
-            raise ApiError(404, "case_not_found", f"no case {raw!r}")
-        return int(raw)
+        return path_id(request, "case_id", "case_not_found", "case")
 
     async def topics(request: web.Request) -> web.Response:
         """The classifier for the case form: active topics with the organisation that

@@ -20,15 +20,15 @@ log = structlog.get_logger(__name__)
 def change_state(acd: AcdService, agent_id: str, state: str, reason: str | None) -> None:
     now = acd.now()
     if state == "login":
-        acd.apply(acd.acd.login(agent_id, now))
+        acd.run(lambda: acd.acd.login(agent_id, now))
     elif state == "ready":
-        acd.apply(acd.acd.set_ready(agent_id, now))
+        acd.run(lambda: acd.acd.set_ready(agent_id, now))
     elif state == "not_ready":
         if not reason:
             raise ApiError(422, "reason_required", "not_ready needs a reason")
-        acd.apply(acd.acd.set_not_ready(agent_id, reason, now))
+        acd.run(lambda: acd.acd.set_not_ready(agent_id, reason, now))
     else:
-        acd.apply(acd.acd.logout(agent_id, now))
+        acd.run(lambda: acd.acd.logout(agent_id, now))
 
 
 def current_call(acd: AcdService, agent_id: str) -> str:
@@ -103,6 +103,8 @@ async def spy(core: CoreView, acd: AcdService, who: Principal, msg: WsSpy) -> No
                 "Application": "ChanSpy",
                 "Data": f"{profile.endpoint}-,{options}",
                 "CallerID": f"{msg.type} {msg.agent}",
+                # Marks the supervisor's own call: not a citizen's interaction.
+                "Variable": f"CTI_SPY={msg.type}",
                 "Async": "true",
             },
             timeout=40,

@@ -1,5 +1,6 @@
 """REST for what is happening now and for the IVR's content: live calls (list, hang up,
-click-to-call), announcements (the notices the IVR plays), survey results."""
+click-to-call), announcements (the notices the IVR plays: a prompt is a sound name
+Asterisk can take, checked here and again where the IVR plays it), survey results."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import json
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cti.ami.errors import AmiError
+from cti.ami.live import call_state
 from cti.api import control
-from cti.api.auth import audit
-from cti.api.context import PRINCIPAL, ApiError, Context, body, need
+from cti.api.audit import audit
+from cti.api.context import PRINCIPAL, ApiError, Context, body, need, path_id
 from cti.api.models import TransferTarget
+from cti.ivr.agi import PROMPT_MAX, PROMPT_PATTERN
 from cti.store.announcements import AnnouncementIn, add_announcement
 from cti.store.phone import normalise
 
@@ -24,6 +27,17 @@ class ClickToCall(BaseModel):
 
     agent: Annotated[str, Field(min_length=1, max_length=64)]
     number: Annotated[str, Field(min_length=3, max_length=32)]
+
+
+class AnnouncementCreate(AnnouncementIn):
+    """A notice as the API takes it: the prompt is a sound name (letters, digits, `_/-`,
+    single dots), the period has time zones (what else would 08:00 mean?)."""
+
+    prompt: (
+        Annotated[str, Field(min_length=1, max_length=PROMPT_MAX, pattern=PROMPT_PATTERN)] | None
+    ) = None
+    valid_from: AwareDatetime
+    valid_to: AwareDatetime
 
 
 def routes(ctx: Context) -> list[web.RouteDef]:
@@ -44,7 +58,8 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                     "answered": it.answered_at is not None,
                     "channels": len(it.channels),
                     "queue": c.queue if c else it.cti_vars.get("CTI_QUEUE"),
-                    "state": c.state if c else ("talking" if it.answered_at else "ivr"),
+                    # Our ACD's word for calls it routes; Asterisk's channels for the rest.
+                    "state": c.state if c else call_state(ctx.core.tracker, it),
                     "agent": c.agent if c else None,
                 }
             )
@@ -122,21 +137,19 @@ def routes(ctx: Context) -> list[web.RouteDef]:
 
     async def add(request: web.Request) -> web.Response:
         need(request, "supervisor", "admin")
-        data: AnnouncementIn = await body(request, AnnouncementIn)
+        data: AnnouncementIn = await body(request, AnnouncementCreate)
         async with ctx.db() as conn:
             created = await add_announcement(conn, data)
         return web.json_response(json.loads(created.model_dump_json()), status=201)
 
     async def remove(request: web.Request) -> web.Response:
         need(request, "supervisor", "admin")
-        raw = request.match_info["announcement_id"]
-        if not raw.isdigit():
-            raise ApiError(404, "announcement_not_found", f"no announcement {raw!r}")
+        notice = path_id(request, "announcement_id", "announcement_not_found", "announcement")
         async with ctx.db() as conn:
-            status = await conn.execute("DELETE FROM announcements WHERE id = $1", int(raw))
+            status = await conn.execute("DELETE FROM announcements WHERE id = $1", notice)
         if status.endswith(" 0"):
-            raise ApiError(404, "announcement_not_found", f"no announcement {raw}")
-        return web.json_response({"deleted": int(raw)})
+            raise ApiError(404, "announcement_not_found", f"no announcement {notice}")
+        return web.json_response({"deleted": notice})
 
     async def surveys(request: web.Request) -> web.Response:
         need(request, "supervisor", "admin", "integrator")

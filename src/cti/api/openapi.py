@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from cti.api.agents import AgentProfileIn
 from cti.api.cases import CaseQuery, StatusMove
-from cti.api.live import ClickToCall
+from cti.api.live import AnnouncementCreate, ClickToCall
 from cti.api.models import (
     AgentView,
     ErrorReply,
@@ -22,7 +22,6 @@ from cti.api.models import (
 )
 from cti.api.records import CdrQuery
 from cti.api.reports import KpiQuery
-from cti.store.announcements import AnnouncementIn
 from cti.store.models import Case, CaseCreate, CaseEvent, CaseUpdate, ScreenPop
 from cti.version import VERSION
 
@@ -88,6 +87,14 @@ def _more_paths() -> dict[str, Any]:
 
     return {
         "/api/v1/me": {"get": _op("who the token belongs to, and their language", (401,))},
+        "/api/v1/logout": {"post": _op("revoke the token of this request at once", (401,))},
+        "/api/v1/users/{username}/tokens": {
+            "delete": _op(
+                "revoke every token of a user and close their websockets (audited)",
+                (401, 403, 404),
+                param="username",
+            )
+        },
         "/api/v1/me/language": {
             "put": _op("the language of the user's pages", (401, 422), body=LanguageChange)
         },
@@ -132,7 +139,7 @@ def document() -> dict[str, Any]:
         AgentProfileIn,
         TransferTarget,
         ClickToCall,
-        AnnouncementIn,
+        AnnouncementCreate,
         LanguageChange,
     ]
     for model in [*_MODELS, *extra]:
@@ -198,6 +205,7 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "add a notice",
                     "security": bearer,
+                    "requestBody": {"required": True, "content": _json(AnnouncementCreate)},
                     "responses": {"201": {"description": "added"}, **_errors(401, 403, 422)},
                 },
             },
@@ -342,7 +350,7 @@ def document() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json(LoginRequest)},
                     "responses": {
                         "200": {"description": "logged in", "content": _json(LoginReply)},
-                        **_errors(401, 422, 429),
+                        **_errors(401, 422, 429, 503),
                     },
                 }
             },

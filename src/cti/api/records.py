@@ -1,22 +1,19 @@
 """REST for what was recorded: a caller's history by phone number (the screen-pop's
 content, audited); interactions (CDR) searched with the same paging as
-every list, or exported as CSV; recordings' metadata and audio (every download is
-written to the access log first, and a file that no longer matches its checksum is
-refused)."""
+every list (a search by caller number is audited), or exported as CSV; recordings'
+metadata and audio (every download is written to the access log first, and a file
+that no longer matches its checksum is refused)."""
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import io
 import json
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from cti.api.auth import audit
-from cti.api.context import ApiError, Context, need
+from cti.api.audit import audit
+from cti.api.context import ApiError, Context, Offset, csv_response, need
 from cti.store.callers import screen_pop
 from cti.store.phone import normalise
 from cti.store.recordings import open_recording
@@ -34,11 +31,11 @@ class CdrQuery(BaseModel):
     agent: str | None = None
     topic: str | None = None
     outcome: str | None = None
-    arrived_from: dt.datetime | None = None
-    arrived_to: dt.datetime | None = None
+    arrived_from: AwareDatetime | None = None
+    arrived_to: AwareDatetime | None = None
     sort: str = "-arrived_at"
     limit: Annotated[int, Field(ge=1, le=10_000)] = 50
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Offset = 0
     format: str = "json"
 
 
@@ -81,6 +78,9 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         direction = "DESC" if q.sort.startswith("-") else "ASC"
         where, args = _where(q)
         async with ctx.db() as conn:
+            if q.caller:  # one citizen's calls: personal data
+                caller = normalise(q.caller)
+                await audit(conn, principal.username, "interaction_search", caller, format=q.format)
             total = await conn.fetchval(f"SELECT count(*) FROM interactions WHERE {where}", *args)
             rows = await conn.fetch(
                 f"SELECT {', '.join(CDR_COLUMNS)} FROM interactions WHERE {where}"
@@ -88,16 +88,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 *args,
             )
         if q.format == "csv":
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(CDR_COLUMNS)
-            for r in rows:
-                writer.writerow(["" if r[c] is None else r[c] for c in CDR_COLUMNS])
-            return web.Response(
-                text=out.getvalue(),
-                content_type="text/csv",
-                headers={"Content-Disposition": 'attachment; filename="interactions.csv"'},
-            )
+            return csv_response(CDR_COLUMNS, rows, "interactions.csv")
         items = [{c: r[c] for c in CDR_COLUMNS} for r in rows]
         return web.json_response(
             {

@@ -7,16 +7,14 @@ against it), as the workload files define it.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from cti.api.context import Context, need
+from cti.api.context import Context, csv_response, need
 from cti.config import TimeZone
 
 _GROUPS = {
@@ -34,8 +32,8 @@ class KpiQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     group: Literal["hour", "day", "month", "queue", "topic", "agent"] = "day"
-    start: dt.datetime
-    end: dt.datetime
+    start: AwareDatetime  # with its offset: a naive time means nothing to a server
+    end: AwareDatetime
     queue: str | None = None
     topic: str | None = None
     sl_s: Annotated[float, Field(gt=0, le=3600)] = 20.0
@@ -132,11 +130,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         async with ctx.db() as conn:
             rows = await kpis(conn, q)
         if q.format == "csv":
-            out = io.StringIO()
-            writer = csv.DictWriter(out, fieldnames=KPI_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-            return web.Response(text=out.getvalue(), content_type="text/csv")
+            return csv_response(KPI_COLUMNS, rows, f"kpis-{q.group}.csv")
         return web.json_response({"items": rows, "group": q.group})
 
     async def occupancy_route(request: web.Request) -> web.Response:

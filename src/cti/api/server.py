@@ -3,7 +3,8 @@ websockets, the pages and webhooks behind one error middleware and one auth
 middleware, and owns their lifecycle.
 
 Errors are JSON `{"code", "message"[, "fields"]}` with a stable code; 401 without or
-with bad credentials, 403 for the wrong role, 422 for invalid input (with field paths).
+with bad credentials, 403 for the wrong role, 422 for invalid input (with field paths);
+anything unexpected is a logged 500 `internal_error`, never a plain-text page.
 """
 
 from __future__ import annotations
@@ -11,13 +12,24 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
 from pydantic import ValidationError
 
 from cti.api import agents, auth, cases, live, queues, records, reports, session, system
-from cti.api.context import PRINCIPAL, ApiError, Context, error_response, validation_fields
+from cti.api.audit import AuditTrail
+from cti.api.context import (
+    PRINCIPAL,
+    TOKEN_HASH,
+    ApiError,
+    Context,
+    check_text,
+    database_unavailable,
+    error_response,
+    validation_fields,
+)
 from cti.api.metrics import CtiCollector
 from cti.api.pages import PAGES, STATIC, add_page_routes
 from cti.api.ports import CoreView
@@ -27,10 +39,15 @@ from cti.api.ws_supervisor import SupervisorDesks
 from cti.queues.errors import AcdError
 from cti.store.errors import StoreError
 from cti.store.migrate import migrate
+from cti.store.outbox import DATABASE_DOWN
 
 log = structlog.get_logger(__name__)
 PUBLIC = {"/health", "/ready", "/metrics", "/openapi.json", "/api/v1/login", *PAGES}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The `method` label of the latency histogram: these, else "other" (a client may send
+# any token as a method; labels must stay few).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 ACD_CODES = {
     "unknown_agent": 404,
@@ -52,14 +69,17 @@ class ApiServer:
             ["route", "method"],
             registry=self.registry,
         )
-        self.agent_desks = AgentDesks(self.ctx)
+        self.audit = AuditTrail(lambda: self.ctx.pool)
+        self.agent_desks = AgentDesks(self.ctx, self.audit)
         self.supervisor_desks = SupervisorDesks(self.ctx)
         self.registry.register(CtiCollector(core, lambda: len(self.agent_desks.sockets)))
         self.webhooks = Webhooks(list(core.settings.webhooks), core.bus)
+        self.login_limiter = auth.LoginLimiter()
+        self.passwords = auth.Passwords()
         self.app = web.Application(middlewares=[self._errors, self._auth])
         for feature_routes in (
             system.routes(self.ctx, self.registry),
-            session.routes(self.ctx),
+            session.routes(self.ctx, self.login_limiter, self.passwords, self._revoked),
             queues.routes(self.ctx),
             agents.routes(self.ctx),
             records.routes(self.ctx),
@@ -79,13 +99,10 @@ class ApiServer:
         await self.agent_desks.start()
         await self.webhooks.start()
         await self.ctx.open()
-        acd = self.ctx.core.acd
-        if self.ctx.pool is not None and acd is not None:
+        await self.audit.start()
+        if self.ctx.pool is not None:
             async with self.ctx.pool.acquire() as conn:
                 await migrate(conn)  # the store may not have connected yet
-                applied = await agents.apply_saved_agents(conn, acd)
-            if applied:
-                log.info("api.saved_agents_applied", changes=applied)
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -102,7 +119,13 @@ class ApiServer:
         await self.agent_desks.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.audit.close()
         await self.ctx.close()
+
+    async def _revoked(self, username: str, token_hash: str | None) -> None:
+        """Tokens were revoked: close the websockets they opened."""
+        await self.agent_desks.revoked(username, token_hash)
+        await self.supervisor_desks.revoked(username, token_hash)
 
     # --- middlewares ------------------------------------------------------------------
 
@@ -112,6 +135,7 @@ class ApiServer:
         route = request.match_info.route.resource
         name = route.canonical if route is not None else "unmatched"
         try:
+            check_text([*request.match_info.items(), *request.query.items()])
             return await handler(request)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.fields)
@@ -123,13 +147,27 @@ class ApiServer:
             return error_response(status, exc.code, exc.message)
         except AcdError as exc:
             return error_response(ACD_CODES.get(exc.code, 409), exc.code, exc.message)
+        except auth.TooBusy:
+            return error_response(503, "busy", "too many logins at once; try again shortly")
         except web.HTTPException as exc:
             if exc.status >= 400:
                 code = exc.reason.lower().replace(" ", "_")
                 return error_response(exc.status, code, exc.reason)
             raise
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            # The database refused a value the validation let through: the request's
+            # fault, not the server's (logged: the validation should have caught it).
+            log.warning("api.refused_by_database", route=name, error=type(exc).__name__)
+            return error_response(422, "invalid_value", "a value is out of range or not allowed")
+        except DATABASE_DOWN:  # away (restarting): not a server fault; worth a retry
+            away = database_unavailable()
+            return error_response(away.status, away.code, away.message)
+        except Exception:
+            log.exception("api.internal_error", route=name, method=request.method)
+            return error_response(500, "internal_error", "the server failed on this request")
         finally:
-            self.http_latency.labels(name, request.method).observe(time.perf_counter() - started)
+            method = request.method if request.method in METHODS else "other"
+            self.http_latency.labels(name, method).observe(time.perf_counter() - started)
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -144,4 +182,5 @@ class ApiServer:
         if principal is None:
             raise ApiError(401, "bad_token", "the token is unknown or has expired")
         request[PRINCIPAL] = principal
+        request[TOKEN_HASH] = auth.token_hash(token)
         return await handler(request)

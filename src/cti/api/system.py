@@ -25,7 +25,10 @@ def routes(ctx: Context, registry: CollectorRegistry) -> list[web.RouteDef]:
             except (OSError, TimeoutError, asyncpg.PostgresError):
                 checks["database"] = False
         ok = all(v is not False for v in checks.values())
-        return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
+        body: dict[str, object] = {"ready": ok, "checks": checks}
+        if ctx.core.ami.waiting_for is not None:  # why the AMI link is not up yet
+            body["waiting_for"] = {"ami": ctx.core.ami.waiting_for}
+        return web.json_response(body, status=200 if ok else 503)
 
     async def metrics(request: web.Request) -> web.Response:
         body = generate_latest(registry)

@@ -18,7 +18,7 @@ import aiohttp
 import structlog
 
 from cti.bus import BusEvent, EventBus
-from cti.config import WebhookSettings
+from cti.config import WebhookSettings, mask_url
 
 log = structlog.get_logger(__name__)
 TOPICS = ("case.*", "call.InteractionEnded")
@@ -32,6 +32,7 @@ class Webhook:
     def __init__(self, settings: WebhookSettings, bus: EventBus) -> None:
         self.settings = settings
         self.bus = bus
+        self.shown = mask_url(settings.url)  # for logs: no credentials in the URL
         self.delivered = 0
         self.failed = 0
         self.last_seq = 0
@@ -41,7 +42,7 @@ class Webhook:
         return any(fnmatch.fnmatchcase(event.type, p) for p in self.settings.events)
 
     async def start(self, session: aiohttp.ClientSession) -> None:
-        self._task = asyncio.create_task(self._run(session), name=f"webhook {self.settings.url}")
+        self._task = asyncio.create_task(self._run(session), name=f"webhook {self.shown}")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -57,7 +58,7 @@ class Webhook:
             while (event := await sub.get()) is not None:
                 if event.seq > self.last_seq:
                     await self._deliver(session, event)
-            log.warning("webhook.resubscribing", url=self.settings.url, why=sub.closed)
+            log.warning("webhook.resubscribing", url=self.shown, why=sub.closed)
 
     async def _deliver(self, session: aiohttp.ClientSession, event: BusEvent) -> None:
         body = json.dumps(event.to_dict(), default=str).encode()
@@ -87,7 +88,8 @@ class Webhook:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
             else:
-                log.error("webhook.gave_up", url=self.settings.url, seq=event.seq, error=str(why))
+                error = str(why).replace(self.settings.url, self.shown)
+                log.error("webhook.gave_up", url=self.shown, seq=event.seq, error=error)
         self.failed += 1
         self.last_seq = event.seq
 

@@ -25,8 +25,27 @@ log = structlog.get_logger(__name__)
 
 MAX_LINE = 8192
 MAX_ENV_LINES = 200
-_RESULT = re.compile(r"^200 result=(-?[0-9]*)(?: \((.*)\))?(?: endpos=([0-9]+))?\s*$")
+MAX_ENV_BYTES = 32 * 1024  # Asterisk sends about 1.5 KB
+# GET DATA's result is the keyed string (leading zeros, `*`), other commands' a number.
+_RESULT = re.compile(
+    r"^200 result=(-?[0-9*#A-D]{0,40})(?: \((.*)\))?(?: endpos=([0-9]{1,19}))?\s*$"
+)
 _CODE = re.compile(r"^[0-9]{3}$")
+_NUMBER = re.compile(r"^-?[0-9]{1,11}$")
+# Asterisk's numeric results are C ints: anything outside is no number (None).
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_DTMF = "0123456789*#ABCD"
+# What a sound file name may hold (Asterisk looks it up under sounds/<language>/):
+# letters, digits, `_/-`, single dots between them; at most PROMPT_MAX characters.
+PROMPT_PATTERN = r"^[A-Za-z0-9_/-]+(\.[A-Za-z0-9_/-]+)*$"
+PROMPT_MAX = 120
+_PROMPT = re.compile(PROMPT_PATTERN)
+# Characters that end or cut an AGI line (Asterisk reads C strings up to LF).
+_BREAKS = re.compile(r"[\r\n\x00]")
+# Commands Asterisk answers at once, touching no media: they get the short timeout
+# (ANSWER is not one: on SIP it waits for the ACK).
+_QUICK = ("SET VARIABLE", "GET VARIABLE", "GET FULL VARIABLE", "CHANNEL STATUS", "VERBOSE",
+          "HANGUP", "DATABASE", "NOOP")  # fmt: skip
 
 
 class AgiError(Exception):
@@ -46,12 +65,23 @@ class AgiHangup(AgiClosed):
     """The caller hung up (Asterisk said HANGUP, or refused a command with 511)."""
 
 
+class AgiTimeout(AgiClosed):
+    """Asterisk did not answer a command in time: the session is given up (nothing more
+    is sent on it, so a silent peer holds its slot once, not once per command)."""
+
+
+class AgiArgumentError(ValueError):
+    """An argument Asterisk cannot take (a line break, NUL, a prompt name outside the safe
+    characters): refused before anything is written, the session goes on."""
+
+
 @dataclass(frozen=True, slots=True)
 class AgiReply:
     code: int
-    result: int | None  # None for `result=` (e.g. GET DATA timeout)
+    result: int | None  # None for `result=` (GET DATA timeout) or what is no C int
     data: str | None  # the text in parentheses: a variable's value, "timeout"
     endpos: int | None = None
+    text: str = ""  # the result as sent: GET DATA's keyed digits ("0888...", "12*")
 
     @property
     def timed_out(self) -> bool:
@@ -68,13 +98,11 @@ def parse_reply(lines: list[str]) -> AgiReply:
         match = _RESULT.match(first)
         if match is None:
             raise ValueError(f"malformed AGI reply: {first[:200]!r}")
-        number, data, endpos = match.groups()
-        return AgiReply(
-            200,
-            int(number) if number else None,
-            data,
-            int(endpos) if endpos else None,
-        )
+        text, data, endpos = match.groups()
+        result = int(text) if _NUMBER.match(text) else None
+        if result is not None and not _INT_MIN <= result <= _INT_MAX:
+            result = None  # not a number Asterisk sends: no key, no status
+        return AgiReply(200, result, data, int(endpos) if endpos else None, text)
     code_text = first[:3]
     if not _CODE.match(code_text) or first[3:4] not in (" ", "-", ""):
         raise ValueError(f"malformed AGI reply: {first[:200]!r}")
@@ -89,9 +117,16 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 def quote(arg: str) -> str:
     """An AGI argument: double-quoted, with quotes and backslashes escaped."""
-    if "\n" in arg or "\r" in arg:
-        raise ValueError("line breaks are not allowed in AGI arguments")
+    if _BREAKS.search(arg):
+        raise AgiArgumentError("line breaks and NUL are not allowed in AGI arguments")
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def prompt_name(name: str) -> str:
+    """A sound file name as STREAM FILE / GET DATA take it (letters, digits, `_/.-`)."""
+    if len(name) > PROMPT_MAX or not _PROMPT.match(name):
+        raise AgiArgumentError(f"not a safe prompt name: {name[:60]!r}")
+    return name
 
 
 def word(arg: str) -> str:
@@ -107,7 +142,9 @@ class AgiSession:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     command_timeout_s: float = 30.0
+    quick_timeout_s: float = 5.0
     hung_up: bool = False  # Asterisk said HANGUP: the caller is gone
+    given_up: bool = False  # a command timed out: nothing more is sent
     script: str = ""
     query: dict[str, str] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)
@@ -148,20 +185,33 @@ class AgiSession:
             lines.append(line)
             if line.startswith("520-"):
                 while not line.startswith("520 "):
+                    if len(lines) > MAX_ENV_LINES:  # Asterisk's usage texts are short
+                        raise ValueError("AGI usage reply too long")
                     line = await self._line()
                     lines.append(line)
             return parse_reply(lines)
 
     async def command(self, text: str) -> AgiReply:
-        """Send one command line, wait (bounded) for its reply."""
-        if "\n" in text or "\r" in text:
-            raise ValueError("line breaks are not allowed in an AGI command")
+        """Send one command line, wait (bounded) for its reply: `quick_timeout_s` for
+        what Asterisk answers at once, `command_timeout_s` for what plays or listens.
+        A timeout gives the session up (AgiTimeout, and every later command too)."""
+        if _BREAKS.search(text):
+            raise AgiArgumentError("line breaks and NUL are not allowed in an AGI command")
+        if self.given_up:
+            raise AgiTimeout("an earlier command timed out")
+        quick = text.upper().startswith(_QUICK)
+        limit = (
+            min(self.quick_timeout_s, self.command_timeout_s) if quick else self.command_timeout_s
+        )
         self.writer.write(text.encode("utf-8") + b"\n")
         try:
-            await self.writer.drain()
-            reply = await asyncio.wait_for(self._reply(), self.command_timeout_s)
+            await asyncio.wait_for(self.writer.drain(), limit)
+            reply = await asyncio.wait_for(self._reply(), limit)
         except (ConnectionError, OSError) as exc:
             raise AgiClosed(str(exc)) from exc
+        except TimeoutError:
+            self.given_up = True
+            raise AgiTimeout(f"no reply to {text.split(' ')[0]} within {limit:g} s") from None
         # A trailing HANGUP right after this reply is read with the next command (or
         # by `poll_hangup`).
         return reply
@@ -196,21 +246,28 @@ class AgiSession:
     async def answer(self) -> None:
         await self._call("ANSWER")
 
+    async def channel_status(self) -> int | None:
+        """The channel's state (6: up), answered at once (the quick timeout); a dead
+        channel is the caller gone (AgiHangup)."""
+        return (await self._call("CHANNEL STATUS")).result
+
     async def stream_file(self, name: str, escape: str = "") -> str | None:
         """Play a prompt; the digit that interrupted it, or None (also for a missing
         prompt, which Asterisk reports as -1 on a live channel)."""
-        reply = await self._call(f"STREAM FILE {name} {quote(escape)}")
+        reply = await self._call(f"STREAM FILE {prompt_name(name)} {quote(escape)}")
         return _digit(reply.result)
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> str | None:
         """Digits keyed while/after the prompt plays (`#` ends); None on timeout with none."""
-        reply = await self._call(f"GET DATA {prompt} {timeout_ms} {max_digits}")
-        if reply.result is None:
+        reply = await self._call(
+            f"GET DATA {prompt_name(prompt)} {int(timeout_ms)} {int(max_digits)}"
+        )
+        if not reply.text:
             return None if reply.timed_out else ""
-        return str(reply.result) if reply.result >= 0 else None
+        return None if reply.text.startswith("-") else reply.text
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
-        reply = await self._call(f"WAIT FOR DIGIT {timeout_ms}")
+        reply = await self._call(f"WAIT FOR DIGIT {int(timeout_ms)}")
         return _digit(reply.result)
 
     async def set_variable(self, name: str, value: str) -> None:
@@ -237,9 +294,12 @@ class AgiSession:
 
 
 def _digit(result: int | None) -> str | None:
-    if result is None or result <= 0:
+    """The key whose ASCII code Asterisk returned; None for no key (0, -1) or for a code
+    that is no DTMF key."""
+    if result is None or not 0 < result < 128:
         return None
-    return chr(result)
+    key = chr(result)
+    return key if key in _DTMF else None
 
 
 Handler = Callable[[AgiSession], Awaitable[None]]
@@ -257,14 +317,16 @@ class FastAgiServer:
         host: str = "127.0.0.1",
         port: int = 4573,
         max_sessions: int = 200,
-        env_timeout_s: float = 5.0,
+        env_timeout_s: float = 3.0,
         command_timeout_s: float = 30.0,
+        quick_timeout_s: float = 5.0,
     ) -> None:
         self.route = route  # script name -> handler (None: unknown script)
         self.host, self.port = host, port
         self.max_sessions = max_sessions
         self.env_timeout_s = env_timeout_s
         self.command_timeout_s = command_timeout_s
+        self.quick_timeout_s = quick_timeout_s
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -318,11 +380,15 @@ class FastAgiServer:
 
     async def _read_env(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
         env: dict[str, str] = {}
+        size = 0
         for _ in range(MAX_ENV_LINES):
             try:
                 raw = await reader.readuntil(b"\n")
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 return None  # gone before the environment was complete, or garbage
+            size += len(raw)
+            if size > MAX_ENV_BYTES:
+                return None
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if not line:
                 return env
@@ -343,7 +409,9 @@ class FastAgiServer:
         if env is None:
             log.warning("agi.no_environment", peer=str(peer))
             return
-        session = AgiSession(env, reader, writer, self.command_timeout_s)
+        session = AgiSession(
+            env, reader, writer, self.command_timeout_s, quick_timeout_s=self.quick_timeout_s
+        )
         handler = self.route(session.script)
         if handler is None:
             log.error("agi.unknown_script", script=session.script, channel=session.channel)
@@ -351,9 +419,14 @@ class FastAgiServer:
         try:
             await handler(session)
             self.completed += 1
+        except AgiTimeout as exc:
+            log.error("agi.command_timeout", script=session.script, channel=session.channel,
+                      why=str(exc))  # fmt: skip
         except AgiClosed as exc:
             log.info("agi.closed", script=session.script, channel=session.channel, why=str(exc))
         except (AgiError, ValueError) as exc:
             log.error("agi.failed", script=session.script, channel=session.channel, error=str(exc))
         except TimeoutError:
             log.error("agi.command_timeout", script=session.script, channel=session.channel)
+        except Exception:  # a bug in a handler ends its call, never the server
+            log.exception("agi.handler_failed", script=session.script, channel=session.channel)

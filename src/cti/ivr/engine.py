@@ -19,7 +19,7 @@ import structlog
 
 from cti.config import ConfigError
 from cti.ivr import models as m
-from cti.ivr.agi import AgiSession, Handler
+from cti.ivr.agi import AgiArgumentError, AgiSession, Handler
 from cti.store.phone import try_normalise
 
 log = structlog.get_logger(__name__)
@@ -27,21 +27,29 @@ MAX_STEPS = 100  # a definition that loops is cut off (the caller goes to the fa
 
 
 class Definitions:
-    """The current IVR definition; `reload()` swaps it only if the new file is valid."""
+    """The current IVR definition; `reload()` swaps it only if the new file is valid.
+    `adjust` is applied to every definition read (the demo keeps its hotline open)."""
 
-    def __init__(self, path: Path | None, definition: m.IvrDefinition) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        definition: m.IvrDefinition,
+        adjust: Callable[[m.IvrDefinition], m.IvrDefinition] | None = None,
+    ) -> None:
         self.path = path
         self.current = definition
+        self.adjust = adjust
 
     def reload(self) -> list[str]:
         """Re-read the file; [] if it took effect, else the problems (old one kept)."""
         if self.path is None:
             return ["no IVR file to reload"]
         try:
-            self.current = m.load_ivr(self.path)
+            loaded = m.load_ivr(self.path)
         except ConfigError as exc:
             log.error("ivr.reload_refused", problems=exc.problems)
             return exc.problems
+        self.current = self.adjust(loaded) if self.adjust is not None else loaded
         log.info("ivr.reloaded", file=str(self.path), scripts=sorted(self.current.scripts))
         return []
 
@@ -79,6 +87,9 @@ class Ivr:
         name: str | None = definition.scripts[script]
         steps = 0
         try:
+            # A first command Asterisk answers at once: a peer that sent an environment
+            # and went silent is let go within the quick timeout, not the long one.
+            await s.channel_status()
             while name is not None:
                 steps += 1
                 if steps > MAX_STEPS:
@@ -91,7 +102,7 @@ class Ivr:
                 name = await self._step(definition, node, s, path)
         finally:
             self.where.pop(s.channel, None)
-            if not s.hung_up or path:
+            if path and not s.given_up:
                 # Even after a hang-up the variable can be set (the CDR wants the path).
                 await s.set_variable("CTI_IVR_PATH", ",".join(path))
 
@@ -120,10 +131,16 @@ class Ivr:
         if isinstance(node, m.Announcements):
             if self.services.announcements is not None:
                 prompts = await self.services.announcements(node.topic, self.services.now())
+                played = 0
                 for prompt in prompts:
-                    await s.stream_file(prompt)
-                if prompts:
-                    path[-1] += f":{len(prompts)}"
+                    try:
+                        await s.stream_file(prompt)
+                    except AgiArgumentError as exc:  # a bad row must not fail every call
+                        log.error("ivr.notice_skipped", error=str(exc), channel=s.channel)
+                        continue
+                    played += 1
+                if played:
+                    path[-1] += f":{played}"
             return node.next
         if isinstance(node, m.Language):
             digit = await s.stream_file(node.prompt, "".join(node.choices))
@@ -198,10 +215,11 @@ class Ivr:
     async def _case_status(self, node: m.CaseStatus, s: AgiSession, path: list[str]) -> None:
         digits = await s.get_data(node.prompt, round(node.timeout_s * 1000), node.max_digits)
         status = None
-        if digits and len(digits) > 4 and self.services.case_status is not None:
+        lookup = self.services.case_status
+        if digits and len(digits) > 4 and digits.isdigit() and lookup is not None:
             # Keyed as year + number: 2026000123 or 2026123 -> case 2026-000123.
             number = f"{digits[:4]}-{int(digits[4:]):06d}"
-            status = await self.services.case_status(number)
+            status = await lookup(number)
         prompt = node.status_prompts.get(status or "", node.not_found_prompt)
         path[-1] += f":{status or 'not_found'}"
         await s.stream_file(prompt)

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cti.config import TimeZone, load_yaml_model
+from cti.ivr.agi import PROMPT_MAX, PROMPT_PATTERN
 
-Prompt = Annotated[str, Field(pattern=r"^[A-Za-z0-9_/.-]{1,120}$")]
+Prompt = Annotated[str, Field(min_length=1, max_length=PROMPT_MAX, pattern=PROMPT_PATTERN)]
 Digit = Annotated[str, Field(pattern=r"^[0-9*#]$")]
 NodeName = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]
 _SPAN = re.compile(r"^([0-2][0-9]):([0-5][0-9])-([0-2][0-9]):([0-5][0-9])$")

@@ -4,13 +4,14 @@ on SIGHUP), and the store behind announcements, case status and surveys."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import structlog
 
 from cti.config import IvrSettings
-from cti.ivr.agi import FastAgiServer
+from cti.ivr.agi import AgiArgumentError, FastAgiServer, prompt_name
 from cti.ivr.engine import Definitions, Ivr, IvrServices
 from cti.ivr.models import IvrDefinition
 from cti.store.outbox import Record
@@ -25,6 +26,7 @@ class IvrService:
         settings: IvrSettings,
         definition: IvrDefinition,
         store: Any = None,  # StoreService: announcements, cases, surveys
+        adjust: Callable[[IvrDefinition], IvrDefinition] | None = None,
     ) -> None:
         self._store = store
         services = IvrServices()
@@ -32,13 +34,15 @@ class IvrService:
             services.announcements = self._announcements
             services.case_status = self._case_status
             services.save_survey = self._save_survey
-        self.ivr = Ivr(Definitions(settings.file, definition), services)
+        self.ivr = Ivr(Definitions(settings.file, definition, adjust), services)
         self.agi = FastAgiServer(
             self.ivr.route,
             settings.host,
             settings.port,
             settings.max_sessions,
+            env_timeout_s=settings.env_timeout_s,
             command_timeout_s=settings.command_timeout_s,
+            quick_timeout_s=settings.quick_timeout_s,
         )
 
     async def start(self) -> int:
@@ -62,7 +66,15 @@ class IvrService:
         except _DB_ERRORS as exc:
             log.warning("ivr.announcements_unavailable", error=str(exc))
             return []  # the caller is not kept waiting for the database
-        return [n.prompt for n in notices if n.prompt]
+        prompts = []
+        for notice in notices:
+            if not notice.prompt:
+                continue
+            try:
+                prompts.append(prompt_name(notice.prompt))
+            except AgiArgumentError as exc:  # stored before prompts were checked: skipped
+                log.error("ivr.notice_skipped", announcement=notice.id, error=str(exc))
+        return prompts
 
     async def _case_status(self, number: str) -> str | None:
         from cti.store.cases import case_by_number
