@@ -120,6 +120,7 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         return super().send(data, as_list=as_list)  # type: ignore[no-any-return]
 
     def data_received(self, data: bytes) -> None:
+        self._client.read_ns = time.perf_counter_ns()
         try:
             messages = self.framer.feed(data)
         except FramingError as exc:
@@ -207,6 +208,9 @@ class AmiClient:
         self.connects = 0  # successful logins, first one included
         self.banner = ""
         self.last_error: str | None = None  # why the link is down, while it is
+        # When the last bytes came from Asterisk (perf_counter_ns): the start of the
+        # CTI's own share of a screen-pop in `cti bench api`; costs one clock read.
+        self.read_ns = 0
         self._manager = _Manager(host=settings.host, port=settings.port, events="on")
         self._protocol: _Protocol | None = None
         self._up = asyncio.Event()
