@@ -86,9 +86,7 @@ async def test_a_restarted_cti_adopts_the_call_in_progress_and_the_caller_in_lin
         server.pbx.hangup(talking.name, 16)
         await until(lambda: state(second, "a1") == AgentState.WRAP_UP)
         await until(
-            lambda: any(
-                isinstance(e, CallAnswered) and e.call == waiting.linkedid for e in events
-            )
+            lambda: any(isinstance(e, CallAnswered) and e.call == waiting.linkedid for e in events)
         )
     finally:
         await second.close()

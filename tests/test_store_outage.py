@@ -4,6 +4,7 @@ CTI process killed with records spilled to disk."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import shutil
 import signal
@@ -17,6 +18,7 @@ import pytest
 
 from cti.app import Core
 from cti.config import AmiSettings, Settings
+from cti.logs import configure_logging
 from cti.queues.events import CallAnswered
 from cti.queues.events import Event as AcdEvent
 from cti.sim.ami_server import SimAmiServer
@@ -34,6 +36,14 @@ from proc_helpers import python, read_until
 
 CLASSIFIER = Path(__file__).parent.parent / "deploy" / "classifier.yaml"
 SPEED = 200.0  # 300 calls/h x 200: ~17 calls per wall second
+
+
+@pytest.fixture(autouse=True)
+def _logs_to_an_open_stream() -> None:
+    """An earlier test may leave logging pointed at its captured stderr, closed since
+    (`cli.main` run in-process configures it): a log line from the outbox writer or the
+    supervisor thread would then raise and end them."""
+    configure_logging("warning", "console", io.StringIO())
 
 
 @pytest.fixture
@@ -123,6 +133,17 @@ async def test_a_database_outage_under_traffic_loses_and_duplicates_nothing(
         with pytest.raises(asyncio.CancelledError):
             await traffic
     await asyncio.sleep(0.5)
+    # The PBX's clock stops, then the CTI reads all it was told (the answer to a Ping
+    # comes after every event sent before it): `seen` ended while the CTI listened. A
+    # call the PBX ends after the CTI closed its AMI link is never seen by this CTI (on
+    # a loaded machine a Hangup came 4 ms after close() began: the test, comparing with
+    # every call the PBX ended by the end, failed 1 run in 2; nothing had been lost).
+    server.pbx.time_scale = 1e9  # a timer set from now on never fires...
+    server.pbx.close()  # ...nor does one set before
+    await core.ami.send_action({"Action": "Ping"}, timeout=10)
+    seen = {ch.linkedid for ch in server.pbx.ended} - {
+        ch.linkedid for ch in server.pbx.channels.values()
+    }
     await core.close()  # flushes the outbox
     await server.close()
     assert store.outbox.depth == 0
@@ -143,11 +164,13 @@ async def test_a_database_outage_under_traffic_loses_and_duplicates_nothing(
     finally:
         await conn.close()
     assert len(ids) == len(set(ids))
-    assert set(ids) == ended  # every ended interaction, once
-    expected_legs = {ch.uniqueid for ch in server.pbx.ended if ch.linkedid in ended}
+    # Every interaction the CTI saw end, once (the ACD may still have ended one or two
+    # before the link closed: those too, and none the PBX had not ended).
+    assert seen <= set(ids) <= ended
+    expected_legs = {ch.uniqueid for ch in server.pbx.ended if ch.linkedid in set(ids)}
     assert sorted(r["id"] for r in legs) == sorted(expected_legs)
     assert sorted(links) == sorted(set(answered))  # every case link, once
-    assert len(ended) > 25
+    assert len(seen) > 25
 
 
 SPILL_THEN_WAIT = """

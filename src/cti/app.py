@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+import asyncpg
 import structlog
 
 from cti.ami import events as ce
 from cti.ami.client import AmiClient
+from cti.ami.errors import AmiError
 from cti.ami.events import CallEvent
-from cti.ami.service import AmiFeed
+from cti.ami.service import AmiFeed, parse_endpoints, parse_queue_status
 from cti.ami.tracker import CallTracker
 from cti.api.server import ApiServer
 from cti.bus import EventBus
@@ -22,9 +24,13 @@ from cti.config import Settings, load_yaml_model
 from cti.ivr.models import load_ivr
 from cti.ivr.service import IvrService
 from cti.queues import Acd, AcdConfig
+from cti.queues.asterisk import MEMBER_EVENTS, AsteriskQueues
 from cti.queues.events import Event as AcdEvent
+from cti.queues.restore import restore_agents
 from cti.queues.service import AcdService
 from cti.recording.service import RecordingService
+from cti.store.cdr import CdrBuilder
+from cti.store.migrate import migrate
 from cti.store.service import StoreService
 
 log = structlog.get_logger("cti")
@@ -83,18 +89,25 @@ class Core:
         )
         publish_call = _both(publish_call, self._to_bus_call)
         publish_acd = _both(publish_acd, self._to_bus_acd)
+        self.records: CdrBuilder | None = None
         if store is not None:
-            publish_call = _both(publish_call, store.on_call_event)
-            publish_acd = _both(publish_acd, store.on_acd_event)
+            self.records = CdrBuilder(store.put, time.time, agent_of=self._agent_of)
+            publish_call = _both(publish_call, self.records.on_call_event)
+            publish_acd = _both(publish_acd, self.records.on_acd_event)
         self.recording: RecordingService | None = None
         if acd_config is not None and store is not None and settings.recording.enabled:
             self.recording = RecordingService(
-                self.ami, self._caller_channel, settings.recording.dir, store.put, time.time
+                self.ami, self._caller_channel, settings.recording.dir, time.time
             )
             publish_call = _both(publish_call, self.recording.on_call_event)
             publish_acd = _both(publish_acd, self.recording.on_acd_event)
+        # Asterisk's own queues (the fallback), followed whoever routes.
+        self.asterisk_queues = AsteriskQueues(settings.ami.queue_service_level_s)
+        publish_call = _both(publish_call, self.asterisk_queues.on_call_event)
         self.tracker = CallTracker()
         self.feed = AmiFeed(self.tracker, publish=publish_call, clock=time.time)
+        for member_event in MEMBER_EVENTS:
+            self.feed.subscribe(member_event, self.asterisk_queues.on_member)
         self.acd: AcdService | None = None
         if acd_config is not None:
 
@@ -115,22 +128,87 @@ class Core:
         data = event.to_dict()
         self.bus.publish(f"acd.{data.pop('type')}", data)
 
+    def _agent_of(self, endpoint: str) -> str | None:
+        """The agent whose phone `endpoint` (`PJSIP/a1`) is, by the ACD's profiles."""
+        return self.acd.agent_of(endpoint) if self.acd is not None else None
+
     def _caller_channel(self, call: str) -> str | None:
         return self.acd.caller_channel(call) if self.acd is not None else None
 
-    async def _on_connected(self) -> None:
-        await self.feed.resync(self.ami)
+    async def _restore_acd(self, store: StoreService, acd: AcdService) -> None:
+        """The agents as they were (profiles changed over the API, last states)."""
+        try:
+            conn = await store.connect()
+            try:
+                await migrate(conn)
+                changes, states = await restore_agents(conn, acd)
+            finally:
+                await conn.close()
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            log.error("cti.agents_not_restored", error=str(exc))  # they log in again
+            return
+        log.info("cti.agents_restored", profile_changes=changes, states=states)
 
-    async def start(self) -> None:
+    async def _on_connected(self) -> None:
+        """After every AMI login: rebuild the calls from Asterisk, then the ACD agrees
+        with them (ends what is gone, adopts what it does not know), then the phones'
+        reachability and Asterisk's own queues."""
+        await self._until_booted()
+        await self.feed.resync(self.ami)
+        if self.acd is not None:
+            self.acd.resync(self.tracker, time.time())
+            await self._resync_reachability(self.acd)
+        await self._resync_asterisk_queues()
+
+    async def _until_booted(self, timeout_s: float = 10.0) -> None:
+        """Asterisk takes AMI logins a moment before it is fully booted; its boot time
+        (FullyBooted) tells a crash from a lost link, and routing waits for it."""
+        deadline = time.monotonic() + timeout_s
+        while not self.tracker.lifecycle.booted_this_session:
+            if time.monotonic() > deadline:
+                log.warning("cti.not_fully_booted", waited_s=timeout_s)
+                return
+            await asyncio.sleep(0.02)
+
+    async def _resync_reachability(self, acd: AcdService) -> None:
+        try:
+            listing = await self.ami.send_action({"Action": "PJSIPShowEndpoints"})
+        except AmiError as exc:  # no PJSIP, or no endpoints yet: events will tell
+            log.info("cti.endpoints_unavailable", error=str(exc))
+            return
+        acd.set_reachability(parse_endpoints(listing))
+
+    async def _resync_asterisk_queues(self) -> None:
+        """Members and waiting callers of app_queue's queues, as Asterisk has them now."""
+        try:
+            listing = await self.ami.send_action({"Action": "QueueStatus"})
+        except AmiError as exc:  # no app_queue loaded: nothing to follow
+            log.info("cti.asterisk_queues_unavailable", error=str(exc))
+            return
+        members, entries = parse_queue_status(listing)
+        channels = self.tracker.channels
+        entries = [
+            e.model_copy(update={"uniqueid": channels[e.uniqueid].linkedid})
+            if e.uniqueid in channels
+            else e
+            for e in entries
+        ]
+        self.asterisk_queues.resync(members, entries, time.time())
+
+    async def start(self, *, wait_for_ami: bool = False) -> None:
+        """Start the parts; the AMI link last. `wait_for_ami`: if Asterisk is not up (or
+        refuses the login), keep trying in the background instead of raising."""
         if self.store is not None:
             await self.store.start()
         if self.acd is not None:
+            if self.store is not None:
+                await self._restore_acd(self.store, self.acd)
             await self.acd.start()
         if self.ivr is not None:
             await self.ivr.start()
         if self.recording is not None:
             await self.recording.start()
-        await self.ami.start()
+        await self.ami.start(wait=wait_for_ami)
 
     async def close(self) -> None:
         if self.ivr is not None:
@@ -155,26 +233,38 @@ def _both(first: Callable[[_E], None], second: Callable[[_E], None]) -> Callable
 @contextlib.contextmanager
 def database(settings: Settings) -> Iterator[str]:
     """The database URL: the configured one, or an embedded server started here (in the
-    main thread: it dies with the thread that started it) and stopped on the way out."""
+    main thread: it dies with the thread that started it), restarted whenever it exits
+    (`cti.store.supervisor`) and stopped on the way out."""
     if settings.database_url is not None:
         yield settings.database_url.get_secret_value()
         return
     from cti.store.embedded import EmbeddedPostgres
+    from cti.store.supervisor import Supervisor
 
     pg = EmbeddedPostgres(settings.embedded_pg_dir)
     log.info("cti.embedded_database", dir=str(pg.root))
+    supervisor = Supervisor(pg)
     try:
-        yield pg.start()
+        url = pg.start()
+        supervisor.start()
+        yield url
     finally:
-        pg.stop()
+        supervisor.stop()
 
 
 def build_store(settings: Settings, url: str) -> StoreService:
+    """The store, its outbox in `store.spill_dir`, else in a folder of this database's
+    own (`default_spill_dir`): never one another CTI's database shares."""
     from cti.store.classifier import load_classifier
     from cti.store.embedded import default_root
+    from cti.store.service import default_spill_dir, warn_of_shared_spill
 
-    root = settings.embedded_pg_dir or default_root()
-    spill_dir = settings.store.spill_dir or root.parent / "outbox"
+    root = (settings.embedded_pg_dir or default_root()).absolute()
+    embedded = root if settings.database_url is None else None
+    spill_dir = settings.store.spill_dir
+    if spill_dir is None:
+        spill_dir = default_spill_dir(embedded, url, default_root().parent)
+        warn_of_shared_spill(root.parent / "outbox")  # the default of earlier versions
     classifier = load_classifier(settings.store.classifier) if settings.store.classifier else None
     return StoreService(
         url,
@@ -187,10 +277,16 @@ def build_store(settings: Settings, url: str) -> StoreService:
 
 
 async def serve(
-    settings: Settings, stop: asyncio.Event | None = None, database_url: str | None = None
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    database_url: str | None = None,
+    *,
+    fail_fast: bool = False,
 ) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM): AMI client, tracker, feed, ACD, and
-    the store when a database URL is given."""
+    the store when a database URL is given. Asterisk need not be up yet: the AMI link is
+    retried with backoff (logged, shown by `/ready`) unless `fail_fast`, which raises
+    at once if Asterisk cannot be reached or refuses the login."""
     stop = stop or asyncio.Event()
     acd_config = load_yaml_model(settings.acd, AcdConfig) if settings.acd else None
     store = build_store(settings, database_url) if database_url else None
@@ -205,7 +301,7 @@ async def serve(
     core = Core(settings, acd_config, store=store, ivr=ivr)
     api = ApiServer(core, database_url, settings.http.host, settings.http.port)
     try:
-        await core.start()
+        await core.start(wait_for_ami=not fail_fast)
         await api.start()
         log.info(
             "cti.started",

@@ -166,6 +166,16 @@ class AcdService:
         self._wake.set()
         return decisions
 
+    def run(self, step: Callable[[], Decisions]) -> Decisions:
+        """Apply one engine step asked for by a person (REST, desktop). A refusal is
+        raised to them, and what the step's timers decided before it was refused
+        (a ring guard, an overflow) goes out at once all the same."""
+        try:
+            return self.apply(step())
+        except AcdError:
+            self.apply(self.acd.tick(self.now()))
+            raise
+
     def _try(self, step: Callable[[], Decisions]) -> None:
         """Apply an engine step caused by the PBX; a refusal means the PBX and the ACD
         disagree about a call (e.g. a late event): log it, never crash the feed."""

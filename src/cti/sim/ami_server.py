@@ -9,17 +9,20 @@ import contextlib
 import hashlib
 import random
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from cti.sim.channels import ENDED_KEPT
 from cti.sim.fake_ami import BANNER
 from cti.sim.models import Channel, Endpoint, Fields, PbxError, bridge_fields
 from cti.sim.pbx import SimPbx
 
 log = structlog.get_logger(__name__)
+RECEIVED_KEPT = 10_000
 _UNKNOWN = "Invalid/unknown command: {}. Use Action: ListCommands to show available commands."
 
 
@@ -34,7 +37,6 @@ class _Session:
     authed: bool = False
     challenge: str = ""
     closing: bool = False
-    actions: list[dict[str, str]] = field(default_factory=list)
 
 
 class SimAmiServer:
@@ -48,11 +50,15 @@ class SimAmiServer:
         secret: str = "ctisecret",
         time_scale: float = 1.0,
         recordings_dir: Path | None = None,
+        *,
+        keep_actions: int = RECEIVED_KEPT,
+        keep_ended: int = ENDED_KEPT,
     ) -> None:
         self.username, self.secret = username, secret
-        self.pbx = SimPbx(self._broadcast, endpoints, time_scale, recordings_dir)
+        self.pbx = SimPbx(self._broadcast, endpoints, time_scale, recordings_dir, keep_ended)
         self.port = 0
-        self.received: list[dict[str, str]] = []
+        # The last actions received, for tests and inspection (a demo runs for days).
+        self.received: deque[dict[str, str]] = deque(maxlen=keep_actions)
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -104,7 +110,6 @@ class SimAmiServer:
                 if action is None:
                     break
                 self.received.append(action)
-                session.actions.append(action)
                 self._handle(session, action)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -454,7 +459,8 @@ class SimAmiServer:
         items = []
         for ch in self.pbx.channels.values():
             item: Fields = [("Event", "Status"), *ch.fields(), ("Type", "PJSIP"), ("DNID", "")]
-            item += [("Variable", f"{v}={ch.variables.get(v, '')}") for v in wanted]
+            # Asterisk answers `(null)` for a variable that is not set (real 22.10.1).
+            item += [("Variable", f"{v}={ch.variables.get(v, '(null)')}") for v in wanted]
             item += [
                 ("Application", ch.app),
                 ("Data", ch.app_data),

@@ -8,6 +8,7 @@ import itertools
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from cti.sim.models import Channel, Fields, PbxError, Recording, bridge_fields
 from cti.sim.wav import write_wav
 
 _CAUSES = {16: "Normal Clearing", 17: "User busy", 19: "No user responding", 0: "Unknown"}
+ENDED_KEPT = 10_000  # channels kept after their hang-up, for tests and inspection
 
 
 class Switch:
@@ -26,6 +28,7 @@ class Switch:
         emit: Callable[[str, Fields], None],
         time_scale: float = 1.0,
         recordings_dir: Path | None = None,
+        keep_ended: int = ENDED_KEPT,
     ) -> None:
         self._emit = emit
         self._recordings_dir = recordings_dir
@@ -35,7 +38,8 @@ class Switch:
         self.boot = int(time.time())
         self._ids = itertools.count(1)
         self._chan_seq = itertools.count(0)
-        self.ended: list[Channel] = []
+        # The last channels that hung up, newest last (bounded: a demo runs for days).
+        self.ended: deque[Channel] = deque(maxlen=keep_ended)
 
     def event(self, name: str, fields: Fields, privilege: str = "call,all") -> None:
         self._emit(name, [("Privilege", privilege), *fields])

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cti.sim.agi_client import SimAgiClient
-from cti.sim.channels import Switch
+from cti.sim.channels import ENDED_KEPT, Switch
 from cti.sim.dialplan import CALLBACK, HOLD, Dialplan
 from cti.sim.fallback_queue import FallbackQueue
 from cti.sim.models import Channel, Citizen, Endpoint, Fields, PbxError
@@ -32,10 +32,11 @@ class SimPbx:
         endpoints: dict[str, Endpoint] | None = None,
         time_scale: float = 1.0,
         recordings_dir: Path | None = None,
+        keep_ended: int = ENDED_KEPT,
     ) -> None:
         self.endpoints = endpoints or {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.switch = Switch(emit, time_scale, recordings_dir)
+        self.switch = Switch(emit, time_scale, recordings_dir, keep_ended)
         self.queue = FallbackQueue(self.switch, self.endpoints, self.hangup)
         self.dialplan = Dialplan(self.switch, self.queue, self.endpoints, self.hangup, self._spawn)
         self.channels = self.switch.channels

@@ -32,6 +32,8 @@ from cti.sim.models import Citizen, Endpoint
 from cti.sim.pbx import SimPbx
 from cti.sim.workload import CallPlan, Workload, generate_calls
 
+KNOWN_CALLERS = 10_000  # the numbers a repeat caller is drawn from: the latest
+
 
 def ivr_keys(definition: IvrDefinition, script: str = "inbound") -> dict[str, list[str]]:
     """For each queue the IVR can reach from `script`, the keys a caller presses to get
@@ -65,7 +67,7 @@ class CallerBook:
     def __init__(self, rng: random.Random, repeat_share: float = 0.25) -> None:
         self._rng = rng
         self.repeat_share = repeat_share
-        self.known: list[str] = []
+        self.known: deque[str] = deque(maxlen=KNOWN_CALLERS)  # who may call again
 
     def next(self) -> str:
         if self.known and self._rng.random() < self.repeat_share:

@@ -8,14 +8,21 @@ every parent of the data directory and leaves `pg_ctl`-daemonised servers behind
 - the data directory lives in a directory made for it (mode 0700); nothing outside it
   is touched. PostgreSQL refuses to run as root, so as root it runs as a dedicated
   system user (`cti-postgres`, created once) that owns only that directory;
+- that user must reach the binaries too. A checkout and its venv often live in a home
+  folder others cannot pass (root's is 0700): then the binaries are copied once into a
+  root-owned cache (`/var/lib/cti/pg-bin-<version>-<hash>`, 0755) and run from there.
+  A person's folders are never chmodded;
 - a password is generated at `initdb` (SCRAM, stored 0600 next to the data) so other
-  local users cannot connect to the port.
+  local users cannot connect to the port;
+- a `postmaster.pid` a killed server left behind never blocks a start (`postmaster`),
+  and `cti.store.supervisor` restarts a server that died while we run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -23,18 +30,36 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import structlog
 
+from cti.store import postmaster
+from cti.store.pg_access import (
+    bundled_libs,
+    ensure_system_user,
+    first_unreachable,
+    make_dirs,
+    open_to_all,
+)
+
 log = structlog.get_logger(__name__)
 
 SYSTEM_USER = "cti-postgres"
 DB_USER = "cti"
 DB_NAME = "cti"
+# Root's own place for what cti-postgres must reach (copies of the binaries, scratch
+# clusters): root-owned, 0755.
+ROOT_CACHE = Path("/var/lib/cti")
+# What the server's user runs or reads in an installation (`pginstall/`): the folders
+# copied when it cannot, and the files checked (rights as in `first_unreachable`).
+_PARTS = ("bin", "lib", "share")
+_NEEDED = {"bin/postgres": 0o5, "bin/initdb": 0o5, "share/postgres.bki": 0o4}
 
 
 class EmbeddedPostgresError(Exception):
@@ -56,7 +81,7 @@ def binaries() -> Path:
 def default_root() -> Path:
     """Where `cti` keeps its embedded database when no directory is configured."""
     if os.geteuid() == 0:
-        return Path("/var/lib/cti/postgres")
+        return ROOT_CACHE / "postgres"
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "cti" / "postgres"
 
@@ -80,11 +105,21 @@ class EmbeddedPostgres:
     writes stays inside it.
     """
 
-    def __init__(self, root: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        port: int | None = None,
+        *,
+        bin_dir: Path | None = None,
+        bin_cache: Path = ROOT_CACHE,
+    ) -> None:
         self.root = (root or default_root()).absolute()
         self.data = self.root / "data"
         self.port = port or free_port()
-        self.bin = binaries()
+        # The binaries we run: the installed ones, or (as root, when the server's user
+        # cannot reach those) their copy under `bin_cache`, chosen by `start()`.
+        self.bin = (bin_dir or binaries()).absolute()
+        self.bin_cache = bin_cache
         self._proc: subprocess.Popen[bytes] | None = None
         self._user: str | None = SYSTEM_USER if os.geteuid() == 0 else None
 
@@ -99,32 +134,23 @@ class EmbeddedPostgres:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The server process (the postmaster) while we run one."""
+        return self._proc
+
     # --- setup ---------------------------------------------------------------------
 
     def _ensure_user(self) -> None:
-        if self._user is None:
-            return
-        try:
-            pwd.getpwnam(self._user)
-        except KeyError:
-            log.info("embedded_pg.creating_system_user", user=self._user)
-            useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-            subprocess.run(
-                [
-                    useradd,
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    self._user,
-                ],
-                check=True,
-                capture_output=True,
-            )
+        if self._user is not None:
+            ensure_system_user(self._user)
 
     def _prepare_root(self) -> None:
         parent = self.root.parent
-        parent.mkdir(parents=True, exist_ok=True)
+        if self._user is not None:
+            make_dirs(parent, 0o755)  # e.g. /var/lib/cti on a fresh machine
+        else:
+            parent.mkdir(parents=True, exist_ok=True)
         if not self.root.exists():
             self.root.mkdir(mode=0o700)
         st = self.root.stat()
@@ -141,20 +167,87 @@ class EmbeddedPostgres:
     def _check_reachable(self, folder: Path) -> None:
         """As root: every folder above the data must be passable by the server's user.
         We do not chmod anything outside our own directory; we say what is wrong."""
-        for p in [folder, *folder.parents]:
-            if not p.stat().st_mode & 0o001:
-                raise EmbeddedPostgresError(
-                    f"{p} is not passable by other users, so the PostgreSQL server (which "
-                    f"cannot run as root and runs as {self._user}) cannot reach {self.data}; "
-                    "choose a data directory under a passable folder (e.g. /var/lib/cti) "
-                    "with CTI_EMBEDDED_PG_DIR"
-                )
-        for p in [self.bin, *self.bin.parents]:
-            if not p.stat().st_mode & 0o001:
-                raise EmbeddedPostgresError(
-                    f"{p} is not passable by other users, so {self._user} cannot run the "
-                    "PostgreSQL binaries installed below it"
-                )
+        assert self._user is not None
+        blocked = first_unreachable(folder, self._user)
+        if blocked is not None:
+            raise EmbeddedPostgresError(
+                f"{blocked} is not passable by other users, so the PostgreSQL server (which "
+                f"cannot run as root and runs as {self._user}) cannot reach {self.data}; "
+                "choose a data directory under a passable folder (e.g. /var/lib/cti) "
+                "with CTI_EMBEDDED_PG_DIR"
+            )
+
+    def _reachable_binaries(self) -> Path:
+        """As root: the installed binaries if the server's user can run them, else a
+        copy of the installation in `bin_cache` (made once per version, then reused)."""
+        if self._user is None:
+            return self.bin
+        install = self.bin.parent
+        needed = {install / part: 0o1 for part in _PARTS}
+        needed |= {install / name: rights for name, rights in _NEEDED.items()}
+        if bundled_libs(self.bin).is_dir():
+            needed[bundled_libs(self.bin)] = 0o1
+        blocked = [first_unreachable(p, self._user, r) for p, r in needed.items() if p.exists()]
+        first = next((b for b in blocked if b is not None), None)
+        if first is None:
+            return self.bin
+        log.info("embedded_pg.binaries_unreachable", blocked=str(first), user=self._user)
+        return self._cached_copy()
+
+    def _cached_copy(self) -> Path:
+        """`bin_cache/pg-bin-<version>-<hash of the files>`, root-owned, 0755: the wheel's
+        layout (the binaries find the bundled libraries by a relative RPATH)."""
+        assert self._user is not None
+        install, libs = self.bin.parent, bundled_libs(self.bin)
+        package = install.parent
+        sources = {f"{package.name}/{install.name}/{part}": install / part for part in _PARTS}
+        if libs.is_dir():
+            sources[libs.name] = libs
+        digest = hashlib.sha256()
+        for rel, src in sorted(sources.items()):
+            for file in sorted(f for f in src.rglob("*") if f.is_file()):
+                digest.update(f"{rel}/{file.relative_to(src)}\0".encode())
+                digest.update(file.read_bytes())
+        version = subprocess.run(
+            [str(self.bin / "postgres"), "-V"], capture_output=True, text=True, check=True
+        ).stdout.split()[-1]
+        name = f"pg-bin-{version}-{digest.hexdigest()[:16]}"
+        final = self.bin_cache / name
+        bin_copy = final / package.name / install.name / "bin"
+        make_dirs(self.bin_cache, 0o755)
+        self._check_cache(self.bin_cache)
+        if not final.exists():
+            work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.bin_cache))
+            try:
+                for rel, src in sources.items():
+                    shutil.copytree(src, work / rel, symlinks=True)
+                open_to_all(work)
+                try:
+                    work.rename(final)
+                    log.info("embedded_pg.binaries_copied", to=str(final), user=self._user)
+                except OSError:
+                    if not final.is_dir():  # not another process copying the same version
+                        raise
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        self._check_cache(final)
+        blocked = first_unreachable(bin_copy / "postgres", self._user, 0o5)
+        if blocked is not None:
+            raise EmbeddedPostgresError(
+                f"{blocked} is not passable by other users, so {self._user} cannot run the "
+                f"PostgreSQL binaries copied to {final}"
+            )
+        return bin_copy
+
+    @staticmethod
+    def _check_cache(folder: Path) -> None:
+        """Binaries we run must come from a folder only root can change."""
+        st = folder.stat()
+        if st.st_uid != 0 or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise EmbeddedPostgresError(
+                f"{folder} must belong to root and be writable by root alone "
+                "(it holds the PostgreSQL binaries the server runs)"
+            )
 
     def _run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -204,9 +297,36 @@ class EmbeddedPostgres:
         returns its URL."""
         self._ensure_user()
         self._prepare_root()
+        self.bin = self._reachable_binaries()
         if not (self.data / "PG_VERSION").exists():
             log.info("embedded_pg.initdb", dir=str(self.data))
             self._initdb()
+        self._launch()
+        self._wait_ready(timeout)
+        self._ensure_database()
+        log.info("embedded_pg.started", port=self.port, dir=str(self.root))
+        return self.url()
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Start the server again after it died, in the same directory and on the same
+        port (every URL handed out stays valid). Used by `cti.store.supervisor`."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._launch()
+        self._wait_ready(timeout)
+        log.info("embedded_pg.restarted", port=self.port, dir=str(self.root))
+
+    def _launch(self) -> None:
+        """The server process, started (not yet ready). A `postmaster.pid` a killed
+        server left behind is removed first, unless a live server on our data holds it."""
+        if self._proc is not None:
+            self._proc.poll()  # reap a dead one: its pid must not look alive
+        holder = postmaster.remove_if_stale(self.data)
+        if holder is not None:
+            raise EmbeddedPostgresError(
+                f"a PostgreSQL server (pid {holder}) is already running on {self.data}; "
+                "stop it first (or choose another directory with CTI_EMBEDDED_PG_DIR)"
+            )
         logfile = open(self.root / "server.log", "ab")  # noqa: SIM115 - handed to the child
         os.chmod(self.root / "server.log", 0o600)
         try:
@@ -234,10 +354,6 @@ class EmbeddedPostgres:
             )
         finally:
             logfile.close()
-        self._wait_ready(timeout)
-        self._ensure_database()
-        log.info("embedded_pg.started", port=self.port, dir=str(self.root))
-        return self.url()
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -310,18 +426,29 @@ class EmbeddedPostgres:
         self.stop()
 
 
+def _scratch_parent() -> Path:
+    """The temporary folder, unless (as root) the server's user cannot pass it (TMPDIR
+    in a 0700 home): then a scratch folder in root's cache."""
+    tmp = Path(tempfile.gettempdir())
+    if os.geteuid() != 0:
+        return tmp
+    ensure_system_user(SYSTEM_USER)
+    if first_unreachable(tmp, SYSTEM_USER) is None:
+        return tmp
+    scratch = ROOT_CACHE / "scratch"
+    make_dirs(scratch, 0o755)
+    return scratch
+
+
 @contextlib.contextmanager
 def scratch_database(prefix: str, env: str = "CTI_DATABASE_URL") -> Iterator[str]:
     """For benchmarks and tests: the URL in `env`, or an embedded server in a temporary
     directory of its own, removed afterwards."""
-    import shutil
-    import tempfile
-
     url = os.environ.get(env)
     if url:
         yield url
         return
-    work = Path(tempfile.mkdtemp(prefix=prefix))
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=_scratch_parent()))
     work.chmod(0o755)  # as root the server's own user must reach its data
     pg = EmbeddedPostgres(work / "pg")
     try:

@@ -11,15 +11,21 @@ each, memory first (it is older), then the spill file from the offset recorded i
 key and every write is an upsert or `ON CONFLICT DO NOTHING`. Records the database
 refuses (a constraint, a missing case) go to `rejected.jsonl` with the reason, so one
 bad record never stops the others.
+
+A spill folder belongs to one outbox: it holds an exclusive lock on `spill_dir/lock`
+while it lives, so a second instance pointed at the same folder stops at start with an
+error naming it, instead of replaying the other's records into its own database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import random
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,16 +35,62 @@ from typing import Any
 import asyncpg
 import structlog
 
+from cti.store.errors import StoreError
+
 log = structlog.get_logger(__name__)
 
+# The database is away (refused, cut, shutting down, starting up): a reason to retry
+# later, never one to give up on a record. Only a database raises these.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # 08xxx, and a connection that no longer exists
+    asyncpg.exceptions.AdminShutdownError,  # 57P01
+    asyncpg.exceptions.CrashShutdownError,  # 57P02
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up, shutting down
+    asyncpg.exceptions.TooManyConnectionsError,  # 53300
+)
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    *DATABASE_DOWN,
     OSError,
     TimeoutError,
     asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, crash shutdown
-    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,
 )
+
+
+class SpillDirInUse(StoreError):
+    """Another outbox (another CTI process, or another one in this process) holds the
+    spill folder."""
+
+    def __init__(self, folder: Path, holder: str) -> None:
+        super().__init__(
+            "spill_dir_in_use",
+            f"the outbox folder {folder} is in use by another CTI ({holder}); each CTI "
+            "needs a folder of its own: set store.spill_dir (CTI_STORE__SPILL_DIR)",
+        )
+
+
+def _lock_folder(folder: Path) -> int:
+    """An exclusive `flock` on `folder/lock`, held as long as the returned descriptor is
+    open (the kernel drops it when the process dies, however it dies)."""
+    path = folder / "lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise SpillDirInUse(folder, f"pid {holder}" if holder else "unknown pid") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _unlock(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +133,10 @@ class Outbox:
         self.retry_max_s = retry_max_s
         self.connect_timeout_s = connect_timeout_s
         spill_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.spill_dir = spill_dir
+        self._lock_fd: int | None = None
+        self._unlocker: weakref.finalize[..., Outbox] | None = None
+        self._lock()
         self.spill_path = spill_dir / "spill.jsonl"
         self.offset_path = spill_dir / "spill.offset"
         self.rejected_path = spill_dir / "rejected.jsonl"
@@ -97,7 +153,19 @@ class Outbox:
         self.written = 0
         self.spilled = 0
         self.rejected = 0
+        self._set_aside: set[tuple[str, str]] = set()  # refused in the batch being written
         self._recover_spill()
+
+    def _lock(self) -> None:
+        if self._lock_fd is None:
+            self._lock_fd = _lock_folder(self.spill_dir)
+            # An outbox dropped without close() still lets go of its folder.
+            self._unlocker = weakref.finalize(self, _unlock, self._lock_fd)
+
+    def _unlock(self) -> None:
+        if self._unlocker is not None:
+            self._unlocker()
+        self._lock_fd = self._unlocker = None
 
     # --- producer side ---------------------------------------------------------------
 
@@ -148,6 +216,7 @@ class Outbox:
     # --- writer side -------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._lock()  # again, after a close()
         self._task = asyncio.create_task(self._run(), name="outbox-writer")
 
     async def flush(self, timeout: float) -> bool:
@@ -175,6 +244,7 @@ class Outbox:
             self._spill_file.close()
             self._spill_file = None
         await self._disconnect()
+        self._unlock()
 
     def _prepend_to_spill(self, records: list[Record]) -> None:
         rest = ""
@@ -238,6 +308,7 @@ class Outbox:
         return [], None
 
     def _done(self, batch: list[Record], new_offset: int | None) -> None:
+        self._set_aside.clear()
         self.written += len(batch)
         if new_offset is None:
             for _ in batch:
@@ -293,6 +364,8 @@ class Outbox:
         except Exception:
             pass
         for record in batch:
+            if (record.kind, record.key) in self._set_aside:
+                continue  # refused before the link broke and the batch was sent again
             try:
                 async with conn.transaction():
                     await self._apply(conn, record)
@@ -302,6 +375,7 @@ class Outbox:
                 self._reject(record, exc)
 
     def _reject(self, record: Record, exc: BaseException) -> None:
+        self._set_aside.add((record.kind, record.key))
         self.rejected += 1
         log.error("outbox.record_rejected", kind=record.kind, key=record.key, error=str(exc))
         with open(self.rejected_path, "a", encoding="utf-8") as f:

@@ -1,19 +1,19 @@
 """The store as the running server uses it: migrations, classifier, the outbox that
-takes call records, and the CDR builder that produces them."""
+takes records (call records come from `cti.store.cdr`, wired in `cti.app`), retention."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import structlog
 
-from cti.ami.events import CallEvent
-from cti.queues.events import Event as AcdEvent
-from cti.store.cdr import CdrBuilder
 from cti.store.classifier import Classifier, sync_classifier
 from cti.store.migrate import migrate
 from cti.store.outbox import Outbox, Record
@@ -23,9 +23,36 @@ from cti.store.retention import KINDS, purge
 log = structlog.get_logger(__name__)
 
 
+def default_spill_dir(embedded_root: Path | None, url: str, data_home: Path) -> Path:
+    """Each database its own spill folder, so two CTIs never replay each other's records:
+    `outbox/` inside the embedded server's own directory (`embedded_root`), or, for a
+    server given by URL, `data_home/outbox/<host>-<port>-<database>-<hash>`."""
+    if embedded_root is not None:
+        return embedded_root / "outbox"
+    parts = urlsplit(url)
+    where = f"{parts.hostname or 'local'}-{parts.port or 5432}-{parts.path.lstrip('/') or 'db'}"
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", where)[:80]
+    # Host, port and database (not the user or password) say which database it is.
+    digest = hashlib.sha256(where.encode()).hexdigest()[:8]
+    return data_home / "outbox" / f"{name}-{digest}"
+
+
+def warn_of_shared_spill(folder: Path) -> None:
+    """Earlier versions spilled beside the embedded data folder (`<parent>/outbox`), a
+    folder CTIs with sibling data folders shared. Records left there are not replayed
+    by guess (whose database they belong to is unknown): they are named in the log."""
+    spill = folder / "spill.jsonl"
+    if spill.is_file() and spill.stat().st_size > 0:
+        log.warning(
+            "store.old_spill_file_left",
+            file=str(spill),
+            hint="records an earlier version could not write; replay them by pointing"
+            " store.spill_dir at that folder for one run against their database",
+        )
+
+
 class StoreService:
-    """Owns the outbox writer. Nothing here blocks the call path: `put`, `on_call_event`
-    and `on_acd_event` only queue."""
+    """Owns the outbox writer. Nothing here blocks the call path: `put` only queues."""
 
     def __init__(
         self,
@@ -45,7 +72,6 @@ class StoreService:
         self.outbox = Outbox(
             url, spill_dir, apply_record, memory_limit=memory_limit, prepare=self._prepare
         )
-        self.cdr = CdrBuilder(self.outbox.put)
 
     async def _prepare(self, conn: Any) -> None:
         """On the first connection of this process: migrate, load the classifier."""
@@ -61,12 +87,6 @@ class StoreService:
 
     def put(self, record: Record) -> None:
         self.outbox.put(record)
-
-    def on_call_event(self, event: CallEvent) -> None:
-        self.cdr.on_call_event(event)
-
-    def on_acd_event(self, event: AcdEvent) -> None:
-        self.cdr.on_acd_event(event)
 
     async def start(self) -> None:
         unknown = set(self._retention) - set(KINDS)
