@@ -1,5 +1,6 @@
 import asyncio
 import itertools
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -7,12 +8,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 # The captures of real Asterisk traffic the tests replay are kept beside them; set here
 # for child processes too. CTI_TRANSCRIPTS_DIR, if set, points elsewhere.
 os.environ.setdefault("CTI_TRANSCRIPTS_DIR", str(Path(__file__).parent / "transcripts"))
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A test that runs `cli.main` in-process points logging at its captured stderr,
+    which pytest closes after it; a later log line (a thread's too) would then raise.
+    Every test leaves logging as it found it: structlog's defaults, no root handler."""
+    yield
+    structlog.reset_defaults()
+    for handler in logging.root.handlers[:]:
+        logging.root.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")

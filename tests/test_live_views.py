@@ -59,3 +59,21 @@ async def test_asterisk_queue_figures_from_transcript_05() -> None:
     assert view.agents_logged_in == 0  # both support members were removed at the end
     sales = queues.view("sales", now=2e9)
     assert (sales.agents_logged_in, sales.agents_ready) == (1, 1)  # agent1, unpaused
+
+
+async def test_the_wallboard_lists_asterisks_queue_members_with_their_state() -> None:
+    from types import SimpleNamespace
+
+    from cti.api.views import asterisk_members
+
+    r = await replay(5)
+    queues = AsteriskQueues()
+    for raw in r.raw_events:
+        if raw["Event"].startswith("QueueMember"):
+            typed = parse_event(RawMessage(raw))
+            assert isinstance(typed, m.QueueMemberEvent)
+            queues.on_member(typed)
+    members = asterisk_members(SimpleNamespace(asterisk_queues=queues))  # type: ignore[arg-type]
+    assert [(x["queue"], x["interface"], x["paused"], x["device"]) for x in members] == [
+        ("sales", "Local/agent1@agents/n", False, "not_in_use")
+    ]

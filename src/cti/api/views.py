@@ -83,3 +83,22 @@ def agent_view(acd: AcdService, agent_id: str) -> AgentView | None:
         queues=list(profile.queues),
         reachable=view.reachable,
     )
+
+
+def asterisk_members(core: CoreView) -> list[dict[str, Any]]:
+    """The members of Asterisk's own queues as app_queue reports them (device state,
+    paused with its reason, in a call): who can answer while the fallback routes."""
+    return [
+        {
+            "queue": m.queue,
+            "name": m.name,
+            "interface": m.interface,
+            "device": m.device,
+            "paused": m.paused,
+            "paused_reason": m.paused_reason,
+            "in_call": m.in_call,
+            "calls_taken": m.calls_taken,
+        }
+        for q in core.asterisk_queues.queues.values()
+        for m in q.members.values()
+    ]

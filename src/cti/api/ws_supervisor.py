@@ -27,7 +27,7 @@ from cti.api.sockets import (
     finish,
     parse_message,
 )
-from cti.api.views import event_frame, queue_items
+from cti.api.views import asterisk_members, event_frame, queue_items
 from cti.bus import BusEvent, Subscription
 from cti.queues.errors import AcdError
 from cti.store.errors import StoreError
@@ -93,11 +93,18 @@ class SupervisorDesks:
 
     def snapshot(self) -> dict[str, Any]:
         acd = self.ctx.core.acd
+        members = asterisk_members(self.ctx.core)
         if acd is None:
-            return {"queues": queue_items(self.ctx.core), "agents": [], "calls": []}
+            return {
+                "queues": queue_items(self.ctx.core),
+                "agents": [],
+                "calls": [],
+                "asterisk_members": members,
+            }
         now = acd.now()
         return {
             "queues": queue_items(self.ctx.core),
+            "asterisk_members": members,
             "agents": [
                 {
                     "id": a.id,

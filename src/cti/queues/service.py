@@ -198,8 +198,11 @@ class AcdService:
             timeout = (
                 None if deadline is None else max(0.0, deadline - self.now()) * self.time_scale
             )
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+            # cancellation of close(), which would then wait for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             due = self.acd.next_deadline()
             if due is not None and due <= self.now():
                 self.apply(self.acd.tick(self.now()))

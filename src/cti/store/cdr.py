@@ -24,7 +24,9 @@ from cti.store.interaction import InteractionRecord
 from cti.store.outbox import Record
 from cti.store.phone import try_normalise
 
-REMEMBER_ENDED = 10_000  # ended interactions that may still get a late fact
+# Ended interactions that may still get a late fact (seconds later; a callback's answer
+# may come hours later): a few hours of a hotline's calls, bounded.
+REMEMBER_ENDED = 2_000
 
 
 def no_agents(channel: str) -> str | None:
