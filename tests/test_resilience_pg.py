@@ -27,9 +27,9 @@ from structlog.testing import capture_logs
 from api_helpers import World, next_of, world
 from cti.logs import configure_logging
 from cti.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
-from cti.store.outbox import Record
 from cti.store.postmaster import holder
 from cti.store.supervisor import Supervisor
+from record_helpers import abandoned_call
 
 
 @pytest.fixture(autouse=True)
@@ -58,22 +58,6 @@ async def _until(check: Callable[[], Any], timeout: float, what: str) -> Any:
             return got
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.1)
-
-
-def _interaction(key: str) -> Record:
-    return Record(
-        "interaction",
-        key,
-        {
-            "arrived_at": 1795000000,
-            "ended_at": 1795000060,
-            "caller_number": "+359888000001",
-            "outcome": "abandoned",
-            "legs": [
-                {"id": f"{key}.leg", "channel": "PJSIP/t-1", "role": "caller", "started_at": 1}
-            ],
-        },
-    )
 
 
 def _gone(pid: int) -> bool:
@@ -110,7 +94,7 @@ async def test_a_killed_embedded_database_is_restarted_and_nothing_is_lost(
             store = w.core.store
             assert store is not None
             for n in range(20):
-                store.put(_interaction(f"before-{n}"))
+                store.put(abandoned_call(f"before-{n}"))
             assert await store.outbox.flush(20)
             for name, (status, _) in (await _statuses(w)).items():
                 assert status == 200, name
@@ -120,7 +104,7 @@ async def test_a_killed_embedded_database_is_restarted_and_nothing_is_lost(
             killed = proc.pid
             os.kill(killed, signal.SIGKILL)
             for n in range(20):
-                store.put(_interaction(f"during-{n}"))
+                store.put(abandoned_call(f"during-{n}"))
 
             # While it is away: 503 with a code a client can act on, on every route (a
             # backend may answer for a few ms after its postmaster died: then 200).
@@ -158,7 +142,7 @@ async def test_a_killed_embedded_database_is_restarted_and_nothing_is_lost(
                 assert (await next_of(ws, "ack", 10))["id"] == "1"
 
             for n in range(20):
-                store.put(_interaction(f"after-{n}"))
+                store.put(abandoned_call(f"after-{n}"))
             assert await store.outbox.flush(30)
             assert store.outbox.rejected == 0
         conn = await asyncpg.connect(url)

@@ -30,6 +30,7 @@ from cti.store.recordings import open_recording, save_recording
 from cti.store.records import apply_record
 from cti.store.service import default_spill_dir
 from proc_helpers import python, read_until
+from record_helpers import abandoned_call
 
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 NOBODY_LISTENS = "postgresql://cti:x@127.0.0.1:9/cti"  # nothing listens on port 9
@@ -232,27 +233,6 @@ def test_another_process_on_the_folder_is_named_and_a_killed_one_lets_go(tmp_pat
     asyncio.run(Outbox(NOBODY_LISTENS, folder, apply_record).close())  # the lock was dropped
 
 
-def _interaction(key: str) -> Record:
-    return Record(
-        "interaction",
-        key,
-        {
-            "arrived_at": 1795000000,
-            "ended_at": 1795000060,
-            "caller_number": "+359888000001",
-            "outcome": "abandoned",
-            "legs": [
-                {
-                    "id": f"{key}.leg",
-                    "channel": "PJSIP/trunk-1",
-                    "role": "caller",
-                    "started_at": 1795000000,
-                }
-            ],
-        },
-    )
-
-
 async def test_two_ctis_with_sibling_database_folders_never_replay_each_others_records(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -266,7 +246,7 @@ async def test_two_ctis_with_sibling_database_folders_never_replay_each_others_r
     assert store_a.outbox.spill_dir == tmp_path / "a" / "outbox"
     store_a.outbox.memory_limit = 0  # everything to disk
     for n in range(5):
-        store_a.put(_interaction(f"of-a-{n}"))
+        store_a.put(abandoned_call(f"of-a-{n}"))
     await store_a.close(flush_timeout=0.1)
     spilled = (tmp_path / "a" / "outbox" / "spill.jsonl").read_text()
     assert spilled.count('"key": "of-a-') == 5
@@ -275,7 +255,7 @@ async def test_two_ctis_with_sibling_database_folders_never_replay_each_others_r
     assert store_b.outbox.spill_dir == tmp_path / "b" / "outbox"
     assert store_b.outbox.depth == 0
     await store_b.start()
-    store_b.put(_interaction("of-b"))
+    store_b.put(abandoned_call("of-b"))
     assert await store_b.outbox.flush(20)
     await store_b.close()
     assert (tmp_path / "a" / "outbox" / "spill.jsonl").read_text() == spilled
@@ -309,7 +289,7 @@ async def test_spilled_records_wait_in_their_own_folder_across_a_restart(tmp_pat
     restarted in the same process gets its folder back."""
     folder = tmp_path / "outbox"
     box = Outbox(NOBODY_LISTENS, folder, apply_record, memory_limit=0, connect_timeout_s=0.2)
-    box.put(_interaction("k1"))
+    box.put(abandoned_call("k1"))
     await box.start()
     await asyncio.sleep(0.1)
     await box.close(flush_timeout=0.1)
@@ -323,14 +303,14 @@ async def test_a_spill_file_left_where_earlier_versions_shared_it_is_named_not_r
 ) -> None:
     old = tmp_path / "outbox"  # beside the data folders: every sibling CTI's, before
     old.mkdir()
-    (old / "spill.jsonl").write_text(_interaction("whose").line())
+    (old / "spill.jsonl").write_text(abandoned_call("whose").line())
     with capture_logs() as logs:
         store = build_store(Settings(embedded_pg_dir=tmp_path / "a"), NOBODY_LISTENS)
     assert store.outbox.depth == 0
     await store.close(flush_timeout=0.1)
     (warning,) = [e for e in logs if e["event"] == "store.old_spill_file_left"]
     assert warning["file"] == str(old / "spill.jsonl")
-    assert (old / "spill.jsonl").read_text() == _interaction("whose").line()
+    assert (old / "spill.jsonl").read_text() == abandoned_call("whose").line()
 
 
 async def test_a_batch_sent_again_after_the_link_broke_sets_nothing_aside_twice(
@@ -351,7 +331,7 @@ async def test_a_batch_sent_again_after_the_link_broke_sets_nothing_aside_twice(
     box = Outbox(db_url, tmp_path / "outbox", apply, retry_max_s=0.2)
     refused = Record("case_link", "no-case", {"case_id": 999999, "interaction_id": "good"})
     box.put(refused)
-    box.put(_interaction("good"))
+    box.put(abandoned_call("good"))
     await box.start()
     assert await box.flush(20)
     await box.close()
