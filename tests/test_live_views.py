@@ -3,6 +3,8 @@ channels, and Asterisk's own queues (app_queue) followed from AMI."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cti.ami import models as m
 from cti.ami.codec import parse_event
 from cti.ami.live import call_state
@@ -77,3 +79,36 @@ async def test_the_wallboard_lists_asterisks_queue_members_with_their_state() ->
     assert [(x["queue"], x["interface"], x["paused"], x["device"]) for x in members] == [
         ("sales", "Local/agent1@agents/n", False, "not_in_use")
     ]
+
+
+async def test_a_desktops_subscription_is_asked_only_about_its_agent() -> None:
+    """With 1,000 desktops a publish must not ask all of them (the screen-pop's tail)."""
+    from cti.bus import BusEvent, EventBus
+
+    bus = EventBus()
+    asked: list[str] = []
+
+    def wants(name: str) -> Callable[[BusEvent], bool]:
+        def check(e: BusEvent) -> bool:
+            asked.append(name)
+            return True
+
+        return check
+
+    a1 = bus.subscribe(wants("a1"), agent="a1")
+    a2 = bus.subscribe(wants("a2"), agent="a2")
+    wall = bus.subscribe(wants("wall"))
+    bus.publish("acd.CallOffered", {"agent": "a1", "call": "c1"})
+    assert sorted(asked) == ["a1", "wall"]
+    asked.clear()
+    bus.publish("supervisor.broadcast", {"text": "hi", "agents": None})
+    assert sorted(asked) == ["a1", "a2", "wall"]
+    assert [(await a1.get()).type, (await a1.get()).type] == [  # type: ignore[union-attr]
+        "acd.CallOffered",
+        "supervisor.broadcast",
+    ]
+    assert (a2.queue.qsize(), wall.queue.qsize()) == (1, 2)
+    bus.unsubscribe(a2)
+    asked.clear()
+    bus.publish("acd.CallOffered", {"agent": "a2", "call": "c2"})
+    assert asked == ["wall"]

@@ -36,6 +36,7 @@ class Subscription:
     wants: Callable[[BusEvent], bool]
     queue: asyncio.Queue[BusEvent]
     closed: str | None = None  # why it was cut off
+    agent: str | None = None  # an agent's desktop: indexed by that agent
     _closed_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def get(self) -> BusEvent | None:
@@ -66,7 +67,12 @@ class EventBus:
     ) -> None:
         self.buffer = buffer
         self._retained: deque[BusEvent] = deque(maxlen=retention)
-        self._subs: set[Subscription] = set()
+        self._subs: set[Subscription] = set()  # every subscription
+        self._any: set[Subscription] = set()  # those that look at every event
+        # An agent's desktop looks only at events about that agent (`data["agent"]`) and
+        # at those every agent gets: with 1,000 desktops a publish asks a few, not all.
+        self._by_agent: dict[str, set[Subscription]] = {}
+        self.to_every_agent = frozenset({"supervisor.broadcast"})
         self._clock = clock
         self.seq = 0
         self.cut_off = 0
@@ -75,26 +81,51 @@ class EventBus:
         self.seq += 1
         event = BusEvent(self.seq, self._clock(), type_, data)
         self._retained.append(event)
-        for sub in list(self._subs):
-            if not sub.wants(event):
+        if type_ in self.to_every_agent:
+            candidates = list(self._subs)
+        else:
+            candidates = list(self._any)
+            agent = data.get("agent")
+            if isinstance(agent, str) and agent in self._by_agent:
+                candidates += self._by_agent[agent]
+        for sub in candidates:
+            if sub.closed is not None or not sub.wants(event):
                 continue
             try:
                 sub.queue.put_nowait(event)
             except asyncio.QueueFull:
-                self._subs.discard(sub)
+                self._forget(sub)
                 self.cut_off += 1
                 sub.close("slow_consumer")
                 log.warning("bus.slow_consumer", buffer=self.buffer, seq=event.seq)
         return event
 
-    def subscribe(self, wants: Callable[[BusEvent], bool] = lambda e: True) -> Subscription:
-        sub = Subscription(wants, asyncio.Queue(self.buffer))
+    def subscribe(
+        self, wants: Callable[[BusEvent], bool] = lambda e: True, agent: str | None = None
+    ) -> Subscription:
+        """Events `wants` accepts; with `agent`, only among events about that agent and
+        those every agent gets (`to_every_agent`)."""
+        sub = Subscription(wants, asyncio.Queue(self.buffer), agent=agent)
         self._subs.add(sub)
+        if agent is None:
+            self._any.add(sub)
+        else:
+            self._by_agent.setdefault(agent, set()).add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription, reason: str = "closed") -> None:
-        self._subs.discard(sub)
+        self._forget(sub)
         sub.close(reason)
+
+    def _forget(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+        self._any.discard(sub)
+        if sub.agent is not None:
+            mine = self._by_agent.get(sub.agent)
+            if mine is not None:
+                mine.discard(sub)
+                if not mine:
+                    del self._by_agent[sub.agent]
 
     def since(
         self, seq: int, wants: Callable[[BusEvent], bool] = lambda e: True

@@ -107,7 +107,7 @@ class AgentDesks:
                 return targets is None or agent_id in targets
             return event.data.get("agent") == agent_id
 
-        sub = bus.subscribe(mine)
+        sub = bus.subscribe(mine, agent=agent_id)
         pump = asyncio.create_task(self._pump(conn, sub), name=f"ws-agent {agent_id}")
         try:
             if await conn.send({"type": "hello", "agent": agent_id, "seq": bus.seq}):
