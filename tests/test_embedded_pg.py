@@ -159,7 +159,7 @@ async def test_a_scratch_database_under_a_private_tmpdir_still_starts(
 ) -> None:
     private = base / "tmp"
     private.mkdir(mode=0o700)
-    monkeypatch.setattr(tempfile, "tempdir", str(private))  # TMPDIR=/root/tmp, say
+    monkeypatch.setattr(tempfile, "tempdir", str(private))  # a private TMPDIR, say
     with scratch_database("cti-test-scratch-", env="CTI_TEST_NO_SUCH_VARIABLE") as url:
         conn = await asyncpg.connect(url)
         assert await conn.fetchval("SELECT 1") == 1
