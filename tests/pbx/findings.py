@@ -3,6 +3,11 @@ reports them all: a test asserts `not findings` once, at its end."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
 
 class Findings:
     def __init__(self) -> None:
@@ -31,3 +36,16 @@ class Findings:
 
     def __str__(self) -> str:
         return "\n".join(["not as expected:", *self.found])
+
+
+async def poll(check: Callable[[], Any], timeout: float) -> Any:
+    """Poll `check` (Asterisk, the database: other processes, nothing to wait on) until
+    it gives a truthy value or `timeout` passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.2)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import aiohttp
 import pytest
 import yaml
 from celfacts import Cel
-from findings import Findings
+from findings import Findings, poll
 from hotline import ACD_FILE, Agent, Hotline, agents, hotline
 from peers import citizen_phone, keying_citizen
 
@@ -68,19 +67,6 @@ async def rest(
         method, f"{line.base}{path}", json=body, headers=headers, timeout=REST_TIMEOUT
     ) as r:
         return r.status, await r.json()
-
-
-async def poll(check: Callable[[], Any], timeout: float) -> Any:
-    """Poll `check` (Asterisk, the database: other processes, nothing to wait on) until
-    it gives a truthy value or `timeout` passes; its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.2)
 
 
 async def until(what: str, check: Callable[[], Any], timeout: float) -> Any:

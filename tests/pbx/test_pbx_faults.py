@@ -11,30 +11,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from celfacts import Cel
-from findings import Findings
+from findings import Findings, poll
 from hotline import Hotline, agents, hotline
 
 pytestmark = pytest.mark.pbx
 
 FIRST, SECOND = "0888555001", "0888555002"
-
-
-async def poll(check: Callable[[], Any], timeout: float) -> Any:
-    """Poll `check` (Asterisk, the database: other processes, nothing to wait on) until
-    it gives a truthy value or `timeout` passes; its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.2)
 
 
 async def agent_state(line: Hotline, agent: str) -> str | None:
