@@ -12,10 +12,11 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from cti.sim.models import Channel, Fields, PbxError, Recording, bridge_fields
+from cti.sim.models import Channel, Endpoint, Fields, PbxError, Recording, bridge_fields
 from cti.sim.wav import write_wav
 
 _CAUSES = {16: "Normal Clearing", 17: "User busy", 19: "No user responding", 0: "Unknown"}
+AGENTS = "cti-agents"  # the agents' endpoints' context (deploy/asterisk)
 ENDED_KEPT = 10_000  # channels kept after their hang-up, for tests and inspection
 
 
@@ -85,6 +86,51 @@ class Switch:
         self.channels[name] = ch
         self.event("Newchannel", ch.fields())
         return ch
+
+    def dial_phone(
+        self,
+        caller: Channel,
+        endpoint: Endpoint,
+        app: str = "AppDial",
+        before: Callable[[Channel], None] | None = None,
+    ) -> Channel:
+        """Dial (or app_queue, `app="AppQueue"`) rings an agent's phone, with the events
+        of Asterisk 22 in its order: the phone's channel in the endpoint's context
+        (`cti-agents`, exten `s`, caller id the endpoint's with the `-` gone: `agent1001`),
+        `Newexten` <app> `(Outgoing Line)`, its `NewConnectedLine` (the caller), then
+        (`before` the dial, e.g. AgentCalled) `DialBegin`, the caller's
+        `NewConnectedLine` (the agent), `Newstate` Ringing, `DialState` RINGING."""
+        number = endpoint.name.replace("-", "")
+        agent = self.new_channel(
+            f"PJSIP/{endpoint.name}", number, endpoint.display, AGENTS, "s", caller.linkedid
+        )
+        agent.endpoint = endpoint
+        caller.peer, agent.peer = agent, caller
+        caller.dial_status = agent.dial_status = ""
+        self.newexten(agent, AGENTS, "s", 1, app, "(Outgoing Line)")
+        self.connected_line(agent, caller)
+        if before is not None:
+            before(agent)
+        dial_string = f"PJSIP/{endpoint.name}"
+        self.event(
+            "DialBegin", [*caller.fields(), *agent.fields("Dest"), ("DialString", dial_string)]
+        )
+        self.connected_line(caller, agent)
+        self.newstate(agent, 5)
+        self.event(
+            "DialState", [*caller.fields(), *agent.fields("Dest"), ("DialStatus", "RINGING")]
+        )
+        return agent
+
+    def connected_line(self, ch: Channel, other: Channel) -> None:
+        """`ch` learns who is at the other end: NewConnectedLine."""
+        ch.connected_num, ch.connected_name = other.caller_num, other.caller_name
+        self.event("NewConnectedLine", ch.fields())
+
+    def phone_answers(self, ch: Channel) -> None:
+        """Up, then the same application again with an empty exten (Asterisk 22)."""
+        self.newstate(ch, 6)
+        self.newexten(ch, AGENTS, "", 1, ch.app, ch.app_data)
 
     def local_pair(
         self, target: str, caller: tuple[str, str], ids: tuple[str | None, str | None]

@@ -214,14 +214,7 @@ class Dialplan:
         if endpoint.busy:
             self.dial_result(caller, "BUSY")
             return
-        agent = sw.new_channel(f"PJSIP/{name}", name, "<unknown>", "agents", "s", caller.linkedid)
-        agent.endpoint = endpoint
-        caller.peer, agent.peer = agent, caller
-        caller.dial_status = agent.dial_status = ""
-        sw.event("DialBegin", [*caller.fields(), *agent.fields("Dest"), ("DialString", target)])
-        agent.connected_num, agent.connected_name = caller.caller_num, caller.caller_name
-        sw.newstate(agent, 5)
-        sw.event("DialState", [*caller.fields(), *agent.fields("Dest"), ("DialStatus", "RINGING")])
+        agent = sw.dial_phone(caller, endpoint)
         if endpoint.answer_after_s is not None:
             sw.later(agent, endpoint.answer_after_s, lambda: self.agent_answers(caller, agent))
         sw.later(caller, float(timeout or 15), lambda: self._ring_timeout(caller, agent))
@@ -236,10 +229,9 @@ class Dialplan:
         if caller.peer is not agent or caller.hung_up:
             return
         sw = self._switch
-        sw.newstate(agent, 6)
+        sw.phone_answers(agent)
         caller.dial_status = agent.dial_status = "ANSWER"
         sw.event("DialEnd", [*caller.fields(), *agent.fields("Dest"), ("DialStatus", "ANSWER")])
-        caller.connected_num, caller.connected_name = agent.caller_num, agent.caller_name
         sw.open_bridge(agent, caller)
         talker = caller if caller.citizen is not None else agent
         if talker.citizen is not None:

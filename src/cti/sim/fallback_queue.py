@@ -73,18 +73,13 @@ class FallbackQueue:
             return
         self._next = (self._next + 1) % len(free)
         endpoint = self._endpoints[free[self._next]]
-        agent = sw.new_channel(
-            f"PJSIP/{endpoint.name}", endpoint.name, "<unknown>", "agents", "s", caller.linkedid
-        )
-        agent.endpoint = endpoint
-        caller.peer, agent.peer = agent, caller
-        caller.dial_status = agent.dial_status = ""
         member = member_fields(endpoint)
-        sw.event("AgentCalled", [*caller.fields(), *agent.fields("Dest"), *member], "agent,all")
-        target = f"PJSIP/{endpoint.name}"
-        sw.event("DialBegin", [*caller.fields(), *agent.fields("Dest"), ("DialString", target)])
-        sw.newstate(agent, 5)
-        sw.event("DialState", [*caller.fields(), *agent.fields("Dest"), ("DialStatus", "RINGING")])
+
+        def called(agent: Channel) -> None:
+            fields = [*caller.fields(), *agent.fields("Dest"), *member]
+            sw.event("AgentCalled", fields, "agent,all")
+
+        agent = sw.dial_phone(caller, endpoint, app="AppQueue", before=called)
         rang = asyncio.get_running_loop().time()
         if endpoint.answer_after_s is not None and endpoint.answer_after_s < FALLBACK_RING_S:
             sw.later(agent, endpoint.answer_after_s, lambda: self.answer(caller, agent, rang))
@@ -108,7 +103,7 @@ class FallbackQueue:
             return
         sw = self._switch
         now = asyncio.get_running_loop().time()
-        sw.newstate(agent, 6)
+        sw.phone_answers(agent)
         caller.dial_status = agent.dial_status = "ANSWER"
         sw.event("DialEnd", [*caller.fields(), *agent.fields("Dest"), ("DialStatus", "ANSWER")])
         sw.moh_stop(caller)
@@ -129,7 +124,6 @@ class FallbackQueue:
             "agent,all",
         )
         caller.queue_member = (agent.endpoint.name, hold, now)
-        caller.connected_num, caller.connected_name = agent.caller_num, agent.caller_name
         sw.open_bridge(agent, caller)
         if caller.citizen is not None:
             name = caller.name

@@ -25,6 +25,7 @@ class Endpoint:
     answer_after_s: float | None = 1.0
     reachable: bool = True
     busy: bool = False
+    display: str = "<unknown>"  # the endpoint's callerid name (the agent's name)
 
 
 @dataclass
