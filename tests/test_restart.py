@@ -118,3 +118,50 @@ async def test_calls_gone_while_the_cti_was_away_free_their_agent() -> None:
     finally:
         await c.close()
         await server.close()
+
+
+async def _asterisk_goes_away(fault: str) -> None:
+    """ivanova-like a1 talks; the simulated Asterisk restarts (`core restart now`) or
+    crashes and starts again. Its phone would come back only at a qualify much later
+    (qualify_frequency made endless here): the CTI's PJSIPQualify after the reconnect
+    brings it back, and the next caller is answered."""
+    server = SimAmiServer({"a1": Endpoint("a1", answer_after_s=1.0)}, time_scale=SCALE)
+    server.pbx.boot_sequence.qualify_frequency_s = 1e9
+    port = await server.start()
+    events: list[Event] = []
+    c = core(port, events)
+    await c.start()
+    await c.ami.wait_connected(5)
+    try:
+        acd = c.acd
+        assert acd is not None
+        acd.apply(acd.acd.login("a1", acd.now(), ready=True))
+        first = server.pbx.inbound_call(Citizen("+359888000014", "benefits", talk_s=600.0))
+        await until(lambda: state(c, "a1") == AgentState.ON_CALL)
+        boot, connects = server.pbx.boot, c.ami.connects
+        await asyncio.sleep(1.0)  # a new boot time (whole seconds)
+        if fault == "restart":
+            await server.restart(down_s=1.0)
+        else:
+            await server.crash(down_s=1.0)
+        assert server.pbx.boot > boot
+        await until(lambda: c.ami.connects > connects and c.ami.connected, wall_s=10)
+        await until(lambda: acd.acd.calls() == [])  # the first call ended in the ACD too
+        await until(lambda: state(c, "a1") == AgentState.READY)
+        assert [a for a in server.received if a.get("Action") == "PJSIPQualify"], "no qualify"
+        second = server.pbx.inbound_call(Citizen("+359888000015", "benefits", talk_s=1.0))
+        assert second.linkedid != first.linkedid
+        await until(
+            lambda: any(isinstance(e, CallAnswered) and e.call == second.linkedid for e in events)
+        )
+    finally:
+        await c.close()
+        await server.close()
+
+
+async def test_an_asterisk_restart_ends_its_calls_and_routing_resumes() -> None:
+    await _asterisk_goes_away("restart")
+
+
+async def test_an_asterisk_crash_ends_its_calls_and_routing_resumes() -> None:
+    await _asterisk_goes_away("crash")

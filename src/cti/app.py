@@ -171,12 +171,29 @@ class Core:
             await asyncio.sleep(0.02)
 
     async def _resync_reachability(self, acd: AcdService) -> None:
+        """Which agents' phones Asterisk can reach now. A restarted Asterisk restores
+        registrations as unqualified (`Unavailable`) and qualifies each at a random moment
+        within `qualify_frequency` (2-28 s seen): asking it to qualify those at once
+        (`PJSIPQualify`) gets its agents routable again within a round trip; the answer
+        comes as the usual ContactStatus/PeerStatus events."""
         try:
             listing = await self.ami.send_action({"Action": "PJSIPShowEndpoints"})
         except AmiError as exc:  # no PJSIP, or no endpoints yet: events will tell
             log.info("cti.endpoints_unavailable", error=str(exc))
             return
-        acd.set_reachability(parse_endpoints(listing))
+        unreachable = acd.set_reachability(parse_endpoints(listing))
+        asked = await asyncio.gather(
+            *(self._qualify(name) for name in unreachable), return_exceptions=True
+        )
+        if unreachable:
+            log.info("cti.qualify_asked", endpoints=unreachable, ok=asked.count(True))
+
+    async def _qualify(self, endpoint: str) -> bool:
+        try:
+            await self.ami.send_action({"Action": "PJSIPQualify", "Endpoint": endpoint})
+        except AmiError:  # e.g. a phone that never registered: nothing to qualify
+            return False
+        return True
 
     async def _resync_asterisk_queues(self) -> None:
         """Members and waiting callers of app_queue's queues, as Asterisk has them now."""

@@ -119,13 +119,18 @@ class AcdService:
             self.acd, self._legs, tracker, self.now(), wall_now, self.apply, self.time_scale
         )
 
-    def set_reachability(self, reachable: dict[str, bool]) -> None:
-        """Endpoint name (`a1` of `PJSIP/a1`) -> reachable, as Asterisk lists them now."""
+    def set_reachability(self, reachable: dict[str, bool]) -> list[str]:
+        """Endpoint name (`a1` of `PJSIP/a1`) -> reachable, as Asterisk lists them now;
+        returns the agents' PJSIP endpoints that are not reachable."""
+        unreachable = []
         for profile in self.acd.profiles():
             tech, _, name = profile.endpoint.partition("/")
             if tech == "PJSIP" and name in reachable:
                 step = partial(self.acd.set_reachable, profile.id, reachable[name], self.now())
                 self._try(step)
+                if not reachable[name]:
+                    unreachable.append(name)
+        return unreachable
 
     def agent_of(self, endpoint: str) -> str | None:
         """The agent whose phone `endpoint` is (`PJSIP/a1`), or None."""

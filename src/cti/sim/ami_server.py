@@ -18,7 +18,8 @@ import structlog
 
 from cti.sim.channels import ENDED_KEPT
 from cti.sim.fake_ami import BANNER
-from cti.sim.models import Channel, Endpoint, Fields, PbxError, bridge_fields
+from cti.sim.listings import bridge_items, channel_items, endpoint_list, status_items
+from cti.sim.models import Channel, Endpoint, Fields, PbxError
 from cti.sim.pbx import SimPbx
 
 log = structlog.get_logger(__name__)
@@ -63,6 +64,8 @@ class SimAmiServer:
         self._sessions: set[_Session] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.listeners: list[Callable[[str, Fields], None]] = []  # tests watch events here
+        self.booting = False  # a new process takes logins before it is fully booted
+        self.boot_s = 0.08  # how long before (Asterisk 22: logins ~80 ms before "Ready")
 
     async def start(self, port: int = 0) -> int:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", port)
@@ -84,6 +87,47 @@ class SimAmiServer:
         """Cut every AMI connection (a network drop, as far as the client can tell)."""
         for session in list(self._sessions):
             session.writer.transport.abort()
+
+    # --- restarts and crashes (sim/restart.py) ----------------------------------------------
+
+    async def restart(self, down_s: float = 1.0) -> None:
+        """`core restart now`: every call hung up, `Shutdown` (Restart: True) ~1.1 s
+        later, the links close; back after `down_s` (simulated seconds)."""
+        self.pbx.restart()
+        await asyncio.sleep(1.1 * self.pbx.time_scale)
+        shutdown = [("Privilege", "system,all"), ("Shutdown", "Cleanly"), ("Restart", "True")]
+        self._broadcast("Shutdown", shutdown)
+        await self._down_and_up(down_s)
+
+    async def crash(self, down_s: float = 2.0) -> None:
+        """SIGKILL, and a new start after `down_s`: no event, the links just drop."""
+        self.pbx.crash()
+        await self._down_and_up(down_s)
+
+    async def _down_and_up(self, down_s: float) -> None:
+        assert self._server is not None, "start() first"
+        self._server.close()
+        self.drop_all()
+        await self._server.wait_closed()
+        await asyncio.sleep(down_s * self.pbx.time_scale)
+        self.pbx.boot_sequence.start()
+        self.booting = True
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        asyncio.get_running_loop().call_later(self.boot_s * self.pbx.time_scale, self._booted)
+
+    def _booted(self) -> None:
+        """Every session that logged in during the boot hears FullyBooted now."""
+        self.booting = False
+        self._broadcast("FullyBooted", self._fully_booted())
+
+    def _fully_booted(self) -> Fields:
+        uptime = str(max(0, int(time.time()) - self.pbx.boot))
+        return [
+            ("Privilege", "system,all"),
+            ("Uptime", uptime),
+            ("LastReload", uptime),
+            ("Status", "Fully Booted"),
+        ]
 
     # --- events ------------------------------------------------------------------------
 
@@ -193,19 +237,8 @@ class SimAmiServer:
         self._reply(
             session, action, ("Response", "Success"), ("Message", "Authentication accepted")
         )
-        if session.events:
-            uptime = str(int(time.time()) - self.pbx.boot)
-            session.writer.write(
-                _block(
-                    [
-                        ("Event", "FullyBooted"),
-                        ("Privilege", "system,all"),
-                        ("Uptime", uptime),
-                        ("LastReload", uptime),
-                        ("Status", "Fully Booted"),
-                    ]
-                )
-            )
+        if session.events and not self.booting:
+            session.writer.write(_block([("Event", "FullyBooted"), *self._fully_booted()]))
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -414,6 +447,17 @@ class SimAmiServer:
         self._reply(session, action, ("Response", "Success"), ("Message", "NOTIFY sent"))
         self.pbx.notify(channel, endpoint, variables)
 
+    def _act_pjsipshowendpoints(self, session: _Session, action: dict[str, str]) -> None:
+        items = endpoint_list(self.pbx.endpoints.values())
+        message = "A listing of Endpoints follows, presented as EndpointList events"
+        self._list(session, action, items, "EndpointListComplete", message)
+
+    def _act_pjsipqualify(self, session: _Session, action: dict[str, str]) -> None:
+        self.pbx.qualify(action.get("Endpoint", ""))
+        self._reply(
+            session, action, ("Response", "Success"), ("Message", "Endpoint found, will qualify")
+        )
+
     def _act_bridge(self, session: _Session, action: dict[str, str]) -> None:
         name1, name2 = action.get("Channel1", ""), action.get("Channel2", "")
         for n, name in ((1, name1), (2, name2)):  # check first: Asterisk answers, then acts
@@ -425,47 +469,14 @@ class SimAmiServer:
         self.pbx.bridge(name1, name2)
 
     def _act_bridgelist(self, session: _Session, action: dict[str, str]) -> None:
-        items = [
-            [
-                ("Event", "BridgeListItem"),
-                *bridge_fields(bridge),
-                ("BridgeNumChannels", str(len(chans))),
-                ("BridgeVideoSourceMode", "none"),
-            ]
-            for bridge, chans in self.pbx.bridges().items()
-        ]
+        items = bridge_items(self.pbx.bridges())
         self._list(session, action, items, "BridgeListComplete", "Bridge listing will follow")
 
     def _act_coreshowchannels(self, session: _Session, action: dict[str, str]) -> None:
-        now = time.monotonic()
-        items = []
-        for ch in self.pbx.channels.values():
-            secs = int(now - ch.created)
-            items.append(
-                [
-                    ("Event", "CoreShowChannel"),
-                    *ch.fields(),
-                    ("Application", ch.app),
-                    ("ApplicationData", ch.app_data),
-                    ("Duration", f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"),
-                    ("BridgeId", ch.bridge or ""),
-                ]
-            )
+        items = channel_items(self.pbx.channels.values())
         self._list(session, action, items, "CoreShowChannelsComplete", "Channels will follow")
 
     def _act_status(self, session: _Session, action: dict[str, str]) -> None:
         wanted = [v for v in action.get("Variables", "").split(",") if v]
-        now = time.monotonic()
-        items = []
-        for ch in self.pbx.channels.values():
-            item: Fields = [("Event", "Status"), *ch.fields(), ("Type", "PJSIP"), ("DNID", "")]
-            # Asterisk answers `(null)` for a variable that is not set (real 22.10.1).
-            item += [("Variable", f"{v}={ch.variables.get(v, '(null)')}") for v in wanted]
-            item += [
-                ("Application", ch.app),
-                ("Data", ch.app_data),
-                ("Seconds", str(int(now - ch.created))),
-                ("BridgeID", ch.bridge or ""),
-            ]
-            items.append(item)
+        items = status_items(self.pbx.channels.values(), wanted)
         self._list(session, action, items, "StatusComplete", "Channel status will follow")

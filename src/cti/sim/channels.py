@@ -42,6 +42,11 @@ class Switch:
         # The last channels that hung up, newest last (bounded: a demo runs for days).
         self.ended: deque[Channel] = deque(maxlen=keep_ended)
 
+    def restart_counters(self) -> None:
+        """A new Asterisk process numbers channels and uniqueids from the start again."""
+        self._ids = itertools.count(1)
+        self._chan_seq = itertools.count(0)
+
     def event(self, name: str, fields: Fields, privilege: str = "call,all") -> None:
         self._emit(name, [("Privilege", privilege), *fields])
 

@@ -39,6 +39,14 @@ class FallbackQueue:
         self._line: list[Channel] = []
         self._next = -1
 
+    @property
+    def endpoints(self) -> dict[str, Endpoint]:
+        return self._endpoints
+
+    def forget(self) -> None:
+        """Asterisk went away: nobody is in line any more (no events)."""
+        self._line.clear()
+
     def __contains__(self, ch: Channel) -> bool:
         return ch in self._line
 

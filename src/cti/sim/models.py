@@ -26,6 +26,7 @@ class Endpoint:
     reachable: bool = True
     busy: bool = False
     display: str = "<unknown>"  # the endpoint's callerid name (the agent's name)
+    registered: bool = True  # has a contact (kept across restarts); False: never registered
 
 
 @dataclass

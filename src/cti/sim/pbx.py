@@ -21,6 +21,7 @@ from cti.sim.channels import ENDED_KEPT, Switch
 from cti.sim.dialplan import CALLBACK, HOLD, Dialplan
 from cti.sim.fallback_queue import FallbackQueue
 from cti.sim.models import Channel, Citizen, Endpoint, Fields, PbxError
+from cti.sim.restart import Boot, hang_up_everything, vanish
 
 
 class SimPbx:
@@ -41,9 +42,30 @@ class SimPbx:
         self.dialplan = Dialplan(self.switch, self.queue, self.endpoints, self.hangup, self._spawn)
         self.channels = self.switch.channels
         self.ended = self.switch.ended
-        self.boot = self.switch.boot
+        self.boot_sequence = Boot(
+            self.switch, self.endpoints, lambda name: self.set_reachable(name, True)
+        )
         self.globals: dict[str, str] = {}
         self.callback_answers = self.dialplan.callback_answers  # number -> picks up
+
+    @property
+    def boot(self) -> int:
+        """When this Asterisk process started (epoch seconds)."""
+        return self.switch.boot
+
+    def restart(self) -> None:
+        """`core restart now`: every call ends (events as Asterisk's; see sim/restart.py)."""
+        hang_up_everything(self.switch, self.queue)
+
+    def crash(self) -> None:
+        """SIGKILL: the calls are gone, nobody is told."""
+        vanish(self.switch, self.queue)
+
+    def qualify(self, name: str) -> None:
+        """AMI `PJSIPQualify`: a registered phone answers the OPTIONS a moment later."""
+        if name not in self.endpoints:
+            raise PbxError(f"Unable to retrieve endpoint {name}")
+        self.boot_sequence.qualify_later(name, 0.01)
 
     @property
     def time_scale(self) -> float:
@@ -78,6 +100,7 @@ class SimPbx:
         task.add_done_callback(self._tasks.discard)
 
     def close(self) -> None:
+        self.boot_sequence.cancel()
         self.switch.close()
         for task in list(self._tasks):
             task.cancel()

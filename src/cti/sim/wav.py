@@ -18,10 +18,18 @@ def _tone(rate: int) -> bytes:
     )
 
 
-def write_wav(path: Path, voiced_s: float, silent_s: float = 0.0, rate: int = 8000) -> None:
+def write_wav(
+    path: Path,
+    voiced_s: float,
+    silent_s: float = 0.0,
+    rate: int = 8000,
+    *,
+    sizes_known: bool = True,
+) -> None:
     """A real WAV file: `voiced_s` of a 425 Hz tone then `silent_s` of silence (a muted
     stretch), 16-bit mono at `rate` (Asterisk's wav is 8 kHz; the demo may use less to
-    keep long simulated calls small)."""
+    keep long simulated calls small). `sizes_known=False`: the file of a MixMonitor cut
+    by a crash, whose RIFF and data sizes were never written (0)."""
     tone = _tone(rate)
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as out:
@@ -34,3 +42,8 @@ def write_wav(path: Path, voiced_s: float, silent_s: float = 0.0, rate: int = 80
             for _ in range(whole):
                 out.writeframesraw(second_of_audio)
             out.writeframesraw(second_of_audio[: 2 * rest])
+    if not sizes_known:
+        with open(path, "r+b") as raw:
+            for offset in (4, 40):  # RIFF size, data size (the canonical 44-byte header)
+                raw.seek(offset)
+                raw.write(b"\0\0\0\0")
