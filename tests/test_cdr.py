@@ -12,6 +12,7 @@ from cti.queues import AgentState
 from cti.queues import events as qe
 from cti.store.cdr import CdrBuilder
 from cti.store.outbox import Record
+from cti.store.records import OPEN_COLUMNS
 from replay import replay
 
 PHONES = {"PJSIP/a1": "a1", "PJSIP/a2": "a2", "PJSIP/agent100": "a100"}
@@ -256,7 +257,11 @@ def test_a_callback_answered_after_the_first_call_ended_updates_that_interaction
     c.gone("c1", 1302)
     c.end(1302)
     c.acd(qe.CallAnswered(1000.0, "c1", "benefits", "a2", 700.0, True), 2000)
-    kinds = [(r.kind, r.data.get("status") or r.data.get("outcome")) for r in c.out]
+    kinds = [
+        (r.kind, r.data.get("status") or r.data.get("outcome"))
+        for r in c.out
+        if r.kind != "interaction_open"  # the call in progress (test below)
+    ]
     assert kinds[:2] == [("callback", None), ("interaction", "callback")]
     assert c.record()["wait_s"] == 295.0  # queue entry to the overflow
     assert ("callback", "done") in kinds
@@ -373,3 +378,32 @@ def test_a_supervisors_listen_in_call_is_not_a_citizens_interaction() -> None:
     c.gone("spy1", 1030)
     c.end(1030)
     assert [r for r in c.out if r.kind == "interaction"] == []
+
+
+def test_a_call_in_progress_is_written_as_open_whenever_what_is_known_of_it_grows() -> None:
+    """`interaction_open` at the start, then each time a lasting fact is learnt (in
+    line, offered, answered), never for facts that do not last (music, figures)."""
+    c = Call()
+    acd_answered_call(c)
+    c.gone("a1leg", 1100)
+    c.gone("c1", 1100)
+    c.end(1100)
+    opened = [r.data for r in c.out if r.kind == "interaction_open"]
+    assert opened[0]["caller_number"] == "+359888123456"
+    assert opened[0]["arrived_at"] == 1000.0
+    assert (opened[0]["agent"], opened[0]["answered_at"]) == (None, None)
+    assert opened[-1]["agent"] == "a1"
+    assert opened[-1]["answered_at"] is not None
+    assert opened[-1]["queued_at"] == 1005
+    assert len(opened) == len({tuple(sorted(o.items())) for o in opened})  # no repeats
+    assert set(opened[0]) == set(OPEN_COLUMNS)  # only facts that never change
+    last_open = max(n for n, r in enumerate(c.out) if r.kind == "interaction_open")
+    assert last_open < next(n for n, r in enumerate(c.out) if r.kind == "interaction")
+
+
+def test_a_spy_call_is_dropped_from_the_open_calls() -> None:
+    c = Call()
+    c.start(channel="PJSIP/sup1-1")
+    c.ev(ce.CtiVariableSet, 1001, uniqueid="c1", name="CTI_SPY", value="1")
+    c.end(1010)
+    assert [r.kind for r in c.out] == ["interaction_open", "interaction_dropped"]

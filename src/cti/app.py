@@ -31,6 +31,7 @@ from cti.queues.service import AcdService
 from cti.recording.service import RecordingService
 from cti.store.cdr import CdrBuilder
 from cti.store.migrate import migrate
+from cti.store.outbox import Record
 from cti.store.service import StoreService
 
 log = structlog.get_logger("cti")
@@ -90,6 +91,7 @@ class Core:
         publish_call = _both(publish_call, self._to_bus_call)
         publish_acd = _both(publish_acd, self._to_bus_acd)
         self.records: CdrBuilder | None = None
+        self._vanished_asked = False
         if store is not None:
             self.records = CdrBuilder(store.put, time.time, agent_of=self._agent_of)
             publish_call = _both(publish_call, self.records.on_call_event)
@@ -155,6 +157,12 @@ class Core:
         reachability and Asterisk's own queues."""
         await self._until_booted()
         await self.feed.resync(self.ami)
+        if self.store is not None and not self._vanished_asked:
+            # Once per process: calls a previous CTI had open that Asterisk no longer
+            # has ended while no CTI was running (records.py, interactions_vanished).
+            self._vanished_asked = True
+            at, live = time.time(), sorted(self.tracker.interactions)
+            self.store.put(Record("interactions_vanished", f"{at:.6f}", {"live": live, "at": at}))
         if self.acd is not None:
             self.acd.resync(self.tracker, time.time())
             await self._resync_reachability(self.acd)

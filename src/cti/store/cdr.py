@@ -7,6 +7,10 @@ When an interaction ends, one `interaction` record (with its legs) goes out at o
 crash right after loses nothing); a fact that arrives later (AgentComplete after the
 caller's Hangup, the ACD's verdict after the tracker's, the agent's wrap-up, a
 callback's answer) goes out as an `interaction_update` of just the figures it changed.
+While it is in progress, what is known of it that never changes once known (arrival,
+caller, queue, when it was queued, offered and answered, by whom) goes out as an
+`interaction_open` record whenever that grows: a CTI killed mid-call leaves it in the
+store, and the next CTI turns it into an interaction if the call ended meanwhile.
 Also: one `agent_state` record per agent state change and one `recording` record per
 MixMonitor file, whoever started it. Pure: records go to `emit` (the outbox's `put`).
 """
@@ -23,6 +27,7 @@ from cti.queues import events as qe
 from cti.store.interaction import InteractionRecord
 from cti.store.outbox import Record
 from cti.store.phone import try_normalise
+from cti.store.records import OPEN_COLUMNS
 
 # Ended interactions that may still get a late fact (seconds later; a callback's answer
 # may come hours later): a few hours of a hotline's calls, bounded.
@@ -51,6 +56,7 @@ class CdrBuilder:
         self._ended: OrderedDict[str, tuple[InteractionRecord, dict[str, Any]]] = OrderedDict()
         self._last_call: dict[str, str] = {}  # agent -> interaction of its last answer
         self._recordings: dict[str, dict[str, Any]] = {}  # uniqueid -> running recording
+        self._open: dict[str, dict[str, Any]] = {}  # live interaction -> facts last written
 
     def _find(self, interaction: str) -> InteractionRecord | None:
         it = self._live.get(interaction)
@@ -59,7 +65,11 @@ class CdrBuilder:
         return it
 
     def _changed(self, it: InteractionRecord) -> None:
-        """After a fact about an ended interaction: write the figures it changed."""
+        """After a fact: for a call in progress, what is known of it if that grew; for an
+        ended interaction, the figures it changed."""
+        if it.id in self._live:
+            self._opened(it)
+            return
         if it.id not in self._ended:
             return
         _, written = self._ended[it.id]
@@ -68,6 +78,13 @@ class CdrBuilder:
         if fields:
             self._ended[it.id] = (it, now)
             self._update(it.id, fields)
+
+    def _opened(self, it: InteractionRecord) -> None:
+        summary = it.summary()
+        facts = {c: summary[c] for c in OPEN_COLUMNS}
+        if self._open.get(it.id) != facts:
+            self._open[it.id] = facts
+            self._emit(Record("interaction_open", it.id, facts))
 
     def _agent(self, channel_or_member: str) -> str | None:
         name = channel_or_member.rsplit("-", 1)[0] if "-" in channel_or_member else ""
@@ -81,6 +98,7 @@ class CdrBuilder:
             new = InteractionRecord(e.interaction_id, e.at, number)
             new.add_leg(e.uniqueid, e.channel, e.at, self._agent(e.channel))
             self._live[e.interaction_id] = new
+            self._opened(new)
             return
         if isinstance(e, ce.RecordingStarted | ce.RecordingStopped):
             self._recording(e)
@@ -138,8 +156,11 @@ class CdrBuilder:
 
     def _finish(self, it: InteractionRecord, e: ce.InteractionEnded) -> None:
         del self._live[it.id]
+        self._open.pop(it.id, None)
         if it.variables.get("CTI_SPY"):
-            return  # a supervisor listening in (ChanSpy): audited, not a citizen's contact
+            # A supervisor listening in (ChanSpy): audited, not a citizen's contact.
+            self._emit(Record("interaction_dropped", it.id, {}))
+            return
         it.ended(e.at, e.reason)
         summary = it.summary()
         self._ended[it.id] = (it, summary)

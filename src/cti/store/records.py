@@ -88,6 +88,7 @@ async def _interaction(conn: Any, r: Record) -> None:
         f" ON CONFLICT (id) DO UPDATE SET {updates}",
         *values,
     )
+    await conn.execute("DELETE FROM open_interactions WHERE id = $1", r.key)
     legs = d.get("legs", [])
     if legs:
         await conn.executemany(
@@ -110,6 +111,68 @@ async def _interaction(conn: Any, r: Record) -> None:
                 for leg in legs
             ],
         )
+
+
+OPEN_COLUMNS = (
+    "direction",
+    "caller_number",
+    "called_number",
+    "queue",
+    "topic",
+    "agent",
+    "arrived_at",
+    "queued_at",
+    "offered_at",
+    "answered_at",
+)
+
+
+async def _interaction_open(conn: Any, r: Record) -> None:
+    """What is known of a call in progress (a fact once known stays; never for a call
+    whose interaction is written already)."""
+    d = r.data
+    values = [r.key, *(_value(c, d.get(c)) for c in OPEN_COLUMNS)]
+    values[1 + OPEN_COLUMNS.index("caller_number")] = d.get("caller_number", "")
+    values[1 + OPEN_COLUMNS.index("called_number")] = d.get("called_number", "")
+    cols = ", ".join(OPEN_COLUMNS)
+    params = ", ".join(f"${i}" for i in range(2, len(OPEN_COLUMNS) + 2))
+    keep = ", ".join(f"{c} = COALESCE(EXCLUDED.{c}, open_interactions.{c})" for c in OPEN_COLUMNS)
+    await conn.execute(
+        f"INSERT INTO open_interactions (id, {cols}) SELECT $1, {params}"
+        " WHERE NOT EXISTS (SELECT 1 FROM interactions WHERE id = $1)"
+        f" ON CONFLICT (id) DO UPDATE SET {keep}, written_at = now()",
+        *values,
+    )
+
+
+async def _interaction_dropped(conn: Any, r: Record) -> None:
+    """A call that is not stored as an interaction (a supervisor's spy call)."""
+    await conn.execute("DELETE FROM open_interactions WHERE id = $1", r.key)
+
+
+async def _interactions_vanished(conn: Any, r: Record) -> None:
+    """After a CTI restart: the calls a previous CTI had open that Asterisk no longer
+    has (`live`: the interactions it has now) ended while no CTI was watching. They
+    become interactions with what was known: end_reason `ended_while_disconnected`,
+    `ended_at` the moment they were found gone (an upper bound), `outcome` answered
+    when an agent had answered, else unknown (NULL); talk and hold unknown."""
+    live, at = list(r.data["live"]), _ts(r.data["at"])
+    await conn.execute(
+        f"INSERT INTO interactions (id, {', '.join(OPEN_COLUMNS)}, ended_at, wait_s,"
+        " outcome, end_reason)"
+        f" SELECT id, {', '.join(OPEN_COLUMNS)}, $2,"
+        " EXTRACT(EPOCH FROM answered_at - queued_at),"
+        " CASE WHEN answered_at IS NOT NULL THEN 'answered' END, 'ended_while_disconnected'"
+        " FROM open_interactions WHERE id <> ALL($1::text[]) AND arrived_at < $2"
+        " ON CONFLICT (id) DO NOTHING",
+        live,
+        at,
+    )
+    await conn.execute(
+        "DELETE FROM open_interactions WHERE id <> ALL($1::text[]) AND arrived_at < $2",
+        live,
+        at,
+    )
 
 
 async def _interaction_update(conn: Any, r: Record) -> None:
@@ -210,6 +273,9 @@ async def _recording(conn: Any, r: Record) -> None:
 APPLY: dict[str, Callable[[Any, Record], Awaitable[None]]] = {
     "interaction": _interaction,
     "interaction_update": _interaction_update,
+    "interaction_open": _interaction_open,
+    "interaction_dropped": _interaction_dropped,
+    "interactions_vanished": _interactions_vanished,
     "case_link": _case_link,
     "agent_state": _agent_state,
     "survey": _survey,

@@ -1,0 +1,80 @@
+"""Calls in progress are in the store (`open_interactions`) until their interaction is
+written; a CTI that starts again turns those Asterisk no longer has into interactions
+(`ended_while_disconnected`) with what was known, and leaves the live ones open."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+
+from cti.store.outbox import Record
+from cti.store.records import apply_record
+
+T0 = 1_796_000_000.0
+
+
+def opened(call: str, **facts: object) -> Record:
+    data = {"direction": "inbound", "caller_number": "+359888000001", "arrived_at": T0, **facts}
+    return Record("interaction_open", call, data)
+
+
+async def apply(conn: asyncpg.Connection, *records: Record) -> None:
+    for record in records:
+        async with conn.transaction():
+            await apply_record(conn, record)
+
+
+async def test_calls_a_previous_cti_had_open_become_interactions_if_asterisk_lost_them(
+    db_url: str,
+) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        await apply(
+            conn,
+            opened("answered", queue="benefits", queued_at=T0 + 5),
+            opened("answered", agent="a1", offered_at=T0 + 8, answered_at=T0 + 10),
+            opened("waiting", queue="benefits", queued_at=T0 + 3),
+            opened("live", queue="benefits"),
+            Record("interactions_vanished", "x", {"live": ["live"], "at": T0 + 60}),
+        )
+        rows = {
+            r["id"]: dict(r)
+            for r in await conn.fetch(
+                "SELECT id, queue, agent, answered_at, ended_at, wait_s, outcome, end_reason"
+                " FROM interactions"
+            )
+        }
+        assert set(rows) == {"answered", "waiting"}
+        a = rows["answered"]
+        assert (a["queue"], a["agent"], a["outcome"], a["end_reason"]) == (
+            "benefits",
+            "a1",
+            "answered",
+            "ended_while_disconnected",
+        )
+        assert a["wait_s"] == 5.0
+        assert a["ended_at"] == dt.datetime.fromtimestamp(T0 + 60, dt.UTC)
+        w = rows["waiting"]
+        assert (w["agent"], w["answered_at"], w["outcome"]) == (None, None, None)
+        assert w["end_reason"] == "ended_while_disconnected"
+        still = await conn.fetch("SELECT id FROM open_interactions")
+        assert [r["id"] for r in still] == ["live"]
+    finally:
+        await conn.close()
+
+
+async def test_the_interaction_replaces_the_open_call_and_is_never_reopened(db_url: str) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        done = {"direction": "inbound", "caller_number": "+359888000001", "arrived_at": T0}
+        done |= {"ended_at": T0 + 30, "outcome": "abandoned", "end_reason": "abandoned"}
+        await apply(conn, opened("c1"), Record("interaction", "c1", done), opened("c1"))
+        assert await conn.fetchval("SELECT count(*) FROM open_interactions") == 0
+        await apply(conn, Record("interactions_vanished", "x", {"live": [], "at": T0 + 60}))
+        row = await conn.fetchrow("SELECT outcome, end_reason FROM interactions WHERE id = 'c1'")
+        assert dict(row) == {"outcome": "abandoned", "end_reason": "abandoned"}
+        await apply(conn, opened("spy"), Record("interaction_dropped", "spy", {}))
+        assert await conn.fetchval("SELECT count(*) FROM open_interactions") == 0
+    finally:
+        await conn.close()
