@@ -48,6 +48,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="also a phone for this supervisor (PJSIP endpoint name; repeatable)",
     )
+    soak = sub.add_parser(
+        "soak",
+        help="the simulated hotline under load while the CTI, PostgreSQL and Asterisk are"
+        " killed in turn; then every call, agent and caller checked (docs/soak.md)",
+    )
+    soak.add_argument("--minutes", type=_positive, default=10.0, help="how long (default 10)")
+    soak.add_argument(
+        "--speed", type=_positive, default=10.0, help="simulator clock speed-up (default 10)"
+    )
+    soak.add_argument(
+        "--load", type=_positive, default=2.0, help="times the reference calls/h (default 2)"
+    )
+    soak.add_argument("--seed", type=int, default=1)
+    soak.add_argument("--dir", type=Path, help="keep everything here (default: a temp folder)")
     prompts = sub.add_parser("prompts", help="the sound files an IVR definition plays")
     prompts_sub = prompts.add_subparsers(dest="prompts_command", required=True)
     prompts_list = prompts_sub.add_parser("list", help="print the prompt names, one a line")
@@ -306,6 +320,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"cti reconcile: {exc.message}", file=sys.stderr)
             return 2
         return reconcile.run(period_options, lambda: database(settings), settings.acd)
+    if args.command == "soak":
+        configure_logging("warning", "console")
+        from cti.soak.run import SoakOptions
+        from cti.soak.run import main as soak_main
+
+        return soak_main(SoakOptions(args.minutes, args.speed, args.load, args.seed, args.dir))
     if args.command == "demo":
         settings = _settings(args.config)
         configure_logging("warning", settings.log.format)
