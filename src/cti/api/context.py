@@ -195,6 +195,15 @@ _BROKEN: tuple[type[BaseException], ...] = (
 )
 
 
+# Anything a query can fail with when the database is away or a pooled connection was
+# cut under us: for answers that can go on without the database (`/ready`, the screen-pop).
+DATABASE_FAILURES: tuple[type[BaseException], ...] = (
+    *_NO_CONNECTION,
+    *_BROKEN,
+    asyncpg.PostgresError,
+)
+
+
 def database_unavailable() -> ApiError:
     """503 `database_unavailable`: the database is away (restarting); worth a retry."""
     return ApiError(503, "database_unavailable", "the database is not reachable; try again shortly")

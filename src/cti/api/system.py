@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from cti.api.context import Context
+from cti.api.context import DATABASE_FAILURES, Context
 from cti.api.openapi import document
 
 
@@ -22,7 +21,7 @@ def routes(ctx: Context, registry: CollectorRegistry) -> list[web.RouteDef]:
                 async with ctx.pool.acquire(timeout=2) as conn:
                     await conn.fetchval("SELECT 1")
                 checks["database"] = True
-            except (OSError, TimeoutError, asyncpg.PostgresError):
+            except DATABASE_FAILURES:
                 checks["database"] = False
         ok = all(v is not False for v in checks.values())
         body: dict[str, object] = {"ready": ok, "checks": checks}

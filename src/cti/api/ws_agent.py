@@ -14,14 +14,13 @@ import time
 from collections import deque
 from typing import Any
 
-import asyncpg
 import structlog
 from aiohttp import WSMsgType, web
 
 from cti.ami.errors import AmiError
 from cti.api import control
 from cti.api.audit import AuditTrail
-from cti.api.context import TOKEN_HASH, ApiError, Context, need
+from cti.api.context import DATABASE_FAILURES, TOKEN_HASH, ApiError, Context, need
 from cti.api.models import AGENT_MESSAGE, WsResume, WsWrapUp
 from cti.api.sockets import (
     CLOSE_GRACE_S,
@@ -172,7 +171,7 @@ class AgentDesks:
                 pop.update(found.model_dump(mode="json", include=history))
             except StoreError:
                 pass  # not a phone number (anonymous): the pop shows what the call knows
-            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            except DATABASE_FAILURES as exc:
                 log.warning("api.screen_pop_without_history", error=str(exc))
         if number:
             self.audit.record(username, "screen_pop", try_normalise(number) or number, call=call)
