@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
+
 from api_helpers import world
 
 CUT = (

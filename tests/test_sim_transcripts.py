@@ -175,17 +175,19 @@ async def test_a_two_party_call_and_its_teardown_match_transcript_09(tmp_path: P
         await client.settle(0.1)
         flow = _roles(client.events())
         assert not _field_set_problems(client.events())
-    # The simulator does not queue (no app_queue events): same call flow, same order.
-    assert flow == real_flow
-    assert flow[-7:] == [
+    # The simulator does not queue (no app_queue events): same call flow, same order,
+    # except the two legs' last Hangups, whose order varies on Asterisk 22 (docs/pbx.md,
+    # 4): the simulator varies it too.
+    assert flow[:-2] == real_flow[:-2]
+    assert sorted(flow[-2:]) == sorted(real_flow[-2:])
+    assert flow[-7:-2] == [
         ("HangupRequest", "A", ""),
         ("BridgeLeave", "A", ""),
         ("BridgeLeave", "B", ""),
         ("BridgeDestroy", "", ""),
         ("SoftHangupRequest", "A", ""),
-        ("Hangup", "B", ""),
-        ("Hangup", "A", ""),
     ]
+    assert sorted(flow[-2:]) == [("Hangup", "A", ""), ("Hangup", "B", "")]
 
 
 async def test_mixmonitor_start_mute_stop_match_transcript_06_and_write_a_wav(
@@ -504,7 +506,9 @@ async def test_the_fallback_queue_answers_like_app_queue_in_transcript_09(tmp_pa
         await client.settle(0.1)
         flow = _queue_flow(client.events())
         events = client.events()
-    assert flow == real_flow
+    # The legs' last two Hangups come in either order (docs/pbx.md, 4).
+    assert flow[:-2] == real_flow[:-2]
+    assert sorted(flow[-2:]) == sorted(real_flow[-2:]) == [("Hangup", "A"), ("Hangup", "B")]
     assert not _field_set_problems(events)
 
 

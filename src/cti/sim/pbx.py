@@ -12,6 +12,7 @@ Not simulated yet (issue 3): CEL/Cdr events.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ class SimPbx:
             self.switch, self.endpoints, lambda name: self.set_reachable(name, True)
         )
         self.globals: dict[str, str] = {}
+        self.rng = random.Random(0)  # the simulator's choices where Asterisk's vary
         self.callback_answers = self.dialplan.callback_answers  # number -> picks up
 
     @property
@@ -238,9 +240,12 @@ class SimPbx:
         sw.close_bridge(bridge, first, second)
         first.peer = second.peer = None
         sw.event("SoftHangupRequest", [*first.fields(), ("Cause", str(cause))])
-        callee, caller = (first, second) if first.endpoint is not None else (second, first)
-        sw.finish(callee, cause)
-        sw.finish(caller, cause)
+        # Which leg's Hangup comes first varies on Asterisk 22 (docs/pbx.md, 4); only
+        # HangupRequest says whose side it was.
+        pair = [first, second]
+        self.rng.shuffle(pair)
+        sw.finish(pair[0], cause)
+        sw.finish(pair[1], cause)
 
     def originate_local(
         self,
