@@ -10,14 +10,11 @@ import asyncio
 import os
 import signal
 import time
-from typing import TYPE_CHECKING
 
 import aiohttp
 
+from cti.soak.state import Run
 from cti.store.embedded import EmbeddedPostgres
-
-if TYPE_CHECKING:
-    from cti.soak.run import Run
 
 ORDER = (
     "cti_kill",

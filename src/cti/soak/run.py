@@ -30,6 +30,7 @@ from cti.sim.traffic import Traffic, bot_endpoints, ivr_keys
 from cti.soak import check, setup
 from cti.soak.child import CtiChild, child_env
 from cti.soak.faults import Faults, schedule
+from cti.soak.state import Run
 from cti.soak.truth import Truth
 from cti.store.embedded import EmbeddedPostgres, free_port
 from cti.store.migrate import migrate
@@ -46,39 +47,6 @@ class SoakOptions:
     load: float = 2.0  # times the reference workload's calls per hour
     seed: int = 1
     folder: Path | None = None  # kept afterwards when given
-
-
-@dataclass
-class Run:
-    """What the soak's tasks share."""
-
-    server: SimAmiServer
-    cti: CtiChild
-    truth: Truth
-    session: aiohttp.ClientSession
-    headers: dict[str, str]
-    out: TextIO
-    rss: list[tuple[int, float, float]]  # (CTI start number, monotonic s, MB)
-    stranded: set[str]
-    cti_up_since: float | None = None  # monotonic; None while the CTI is away
-    pbx_up_since: float | None = None
-
-    def say(self, text: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.out, flush=True)
-
-    async def get(self, path: str) -> Any:
-        async with self.session.get(
-            f"{self.cti.base}{path}", headers=self.headers, timeout=aiohttp.ClientTimeout(5)
-        ) as r:
-            r.raise_for_status()
-            return await r.json()
-
-    async def post(self, path: str, data: dict[str, Any]) -> None:
-        async with self.session.post(
-            f"{self.cti.base}{path}", json=data, headers=self.headers
-        ) as r:
-            if r.status >= 400:
-                raise RuntimeError(f"POST {path}: {r.status} {await r.text()}")
 
 
 def main(options: SoakOptions, out: TextIO = sys.stdout) -> int:
