@@ -35,25 +35,25 @@ NUMBER = "0888555001"
 KEYS = ("2", "1")  # English, then the first topic (social assistance)
 ANSWER_S = 1.5  # ivanova's phone answers after
 TALK_S = 4.0  # the citizen hangs up after talking this long
+WAIT_S = 6.0  # or, nobody being ready, after waiting this long
 
 
-async def on_asterisk(db_url: str) -> list[parity.Message]:
+async def on_asterisk(db_url: str, scenario: str) -> list[parity.Message]:
     """The call on the real Asterisk, seen by a second AMI session beside the CTI's."""
-    people = agents({"answer_ms": int(ANSWER_S * 1000), "talk_ms": 0}, {"ready": False})
+    ready = scenario == "answered"
+    people = agents({"answer_ms": int(ANSWER_S * 1000), "talk_ms": 0, "ready": ready})
     async with (
         hotline(db_url, people) as line,
         AmiTap(line.site.ami_port, "cti", AMI_SECRET) as tap,
     ):
-        # The citizen stays TALK_S after the agent answers: ~4 s of IVR after the
-        # topic key, then ring, then talk.
+        # The citizen stays TALK_S after the agent answers (~4 s of IVR after the topic
+        # key, then ring, then talk), or gives up after WAIT_S of music.
+        stay = 4.0 + ANSWER_S + TALK_S if ready else 4.0 + WAIT_S
         caller = line.call(
-            "citizen",
-            [NUMBER],
-            language_key=KEYS[0],
-            menu_key=KEYS[1],
-            stay_ms=int((4.0 + ANSWER_S + TALK_S) * 1000),
+            "citizen", [NUMBER], language_key=KEYS[0], menu_key=KEYS[1], stay_ms=int(stay * 1000)
         )
-        await line.desktops["ivanova"].wait(lambda f: f["type"] == "screen_pop", 25)
+        if ready:
+            await line.desktops["ivanova"].wait(lambda f: f["type"] == "screen_pop", 25)
         # Off the loop: Asterisk drops an AMI session that does not read its events.
         status = await asyncio.to_thread(caller.wait, 40)
         assert status == 0, caller.errors()[-3000:]
@@ -65,7 +65,7 @@ def state(acd: AcdService) -> AgentState:
     return next(a.state for a in acd.acd.agents() if a.id == "ivanova")
 
 
-async def on_simulator(db_url: str, tmp: Path) -> list[parity.Message]:
+async def on_simulator(db_url: str, tmp: Path, scenario: str) -> list[parity.Message]:
     """The same call on the simulated PBX, with the CTI's core in this process."""
     phone = Endpoint("agent-1001", answer_after_s=ANSWER_S, display="ivanova")
     server = SimAmiServer({"agent-1001": phone}, recordings_dir=tmp / "recordings")
@@ -98,9 +98,11 @@ async def on_simulator(db_url: str, tmp: Path) -> list[parity.Message]:
         assert acd is not None
         # The store may give her back as the Asterisk run left her (queues/restore.py).
         if state(acd) == AgentState.LOGGED_OUT:
-            acd.apply(acd.acd.login("ivanova", acd.now(), ready=True))
-        assert state(acd) == AgentState.READY
+            acd.apply(acd.acd.login("ivanova", acd.now(), ready=scenario == "answered"))
+        assert (state(acd) == AgentState.READY) == (scenario == "answered")
         citizen = Citizen(NUMBER, "social_assistance", keys=list(KEYS), talk_s=TALK_S)
+        if scenario == "abandoned":
+            citizen.patience_s = WAIT_S
         ch = server.pbx.inbound_call(citizen)
         deadline = time.monotonic() + 40
         while not (ch.hung_up and not server.pbx.channels):
@@ -113,11 +115,16 @@ async def on_simulator(db_url: str, tmp: Path) -> list[parity.Message]:
     return seen
 
 
-async def test_the_simulator_sends_the_events_asterisk_sends(db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("scenario", ["answered", "abandoned"])
+async def test_the_simulator_sends_the_events_asterisk_sends(
+    db_url: str, tmp_path: Path, scenario: str
+) -> None:
+    """answered: ivanova answers after 1.5 s, the citizen hangs up after 4 s of talk;
+    abandoned: nobody is ready, the citizen hangs up after 6 s of music."""
     handled = CallTracker().handled_events
-    real = parity.steps(await on_asterisk(db_url), handled)
-    sim = parity.steps(await on_simulator(db_url, tmp_path), handled)
+    real = parity.steps(await on_asterisk(db_url, scenario), handled)
+    sim = parity.steps(await on_simulator(db_url, tmp_path, scenario), handled)
     shown = f"{parity.show('Asterisk', real)}\n{parity.show('simulator', sim)}"
-    assert real["agent"], shown  # the tap saw the call
-    assert real["caller"], shown
+    assert real["caller"], shown  # the tap saw the call
+    assert bool(real["agent"]) == (scenario == "answered"), shown
     assert sim == real, shown

@@ -39,8 +39,9 @@ TRANSFER_OUT = "cti-transfer-out"
 
 
 class Dialplan:
-    """Runs a channel through the contexts above. `hangup(channel, cause)` puts a
-    party's phone down; `spawn` runs an AGI session as a task its owner cancels."""
+    """Runs a channel through the contexts above. `hangup(channel, cause)` ends a
+    channel, `put_down(channel)` is a citizen hanging up; `spawn` runs an AGI session as
+    a task its owner cancels."""
 
     def __init__(
         self,
@@ -49,12 +50,14 @@ class Dialplan:
         endpoints: dict[str, Endpoint],
         hangup: Callable[[str, int], None],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        put_down: Callable[[str], None],
     ) -> None:
         self._switch = switch
         self._queue = queue
         self._endpoints = endpoints
         self._hangup = hangup
         self._spawn = spawn
+        self._put_down = put_down  # a citizen's own hang-up (a BYE)
         self.agi: SimAgiClient | None = None  # set: the IVR runs over FastAGI
         self.callback_answers: dict[str, bool] = {}  # number -> picks up a callback
 
@@ -113,7 +116,7 @@ class Dialplan:
 
     def _impatient(self, ch: Channel) -> None:
         if ch.bridge is None and ch.context != CALLBACK_OFFER:
-            self._hangup(ch.name, 16)
+            self._put_down(ch.name)
 
     def queued_at(self, ch: Channel, context: str) -> None:
         """`ExecIf(... Set(CTI_QUEUED_AT=${STRFTIME(,,%s.%6q)}))`: set once, the first

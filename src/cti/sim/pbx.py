@@ -40,7 +40,9 @@ class SimPbx:
         self._tasks: set[asyncio.Task[None]] = set()
         self.switch = Switch(emit, time_scale, recordings_dir, keep_ended)
         self.queue = FallbackQueue(self.switch, self.endpoints, self.hangup)
-        self.dialplan = Dialplan(self.switch, self.queue, self.endpoints, self.hangup, self._spawn)
+        self.dialplan = Dialplan(
+            self.switch, self.queue, self.endpoints, self.hangup, self._spawn, self.put_down
+        )
         self.channels = self.switch.channels
         self.ended = self.switch.ended
         self.boot_sequence = Boot(
@@ -229,6 +231,20 @@ class SimPbx:
             self.hangup(half.name, cause)
             return
         sw.finish(ch, cause)
+
+    def put_down(self, channel: str) -> None:
+        """The citizen's phone hangs up (a BYE). Out of a conversation and of any Dial
+        (in the IVR, in music on hold) Asterisk 22 says: `HangupRequest` (no cause),
+        `MusicOnHoldStop`, `SoftHangupRequest` cause 16, `Hangup` cause 0."""
+        ch = self.channel(channel)
+        if ch.bridge is not None or ch.peer is not None or ch in self.queue or ch.local_half:
+            self.hangup(channel, 16)
+            return
+        sw = self.switch
+        sw.event("HangupRequest", ch.fields())
+        sw.moh_stop(ch)
+        sw.event("SoftHangupRequest", [*ch.fields(), ("Cause", "16")])
+        sw.finish(ch, 0)
 
     def _teardown_bridge(self, first: Channel, second: Channel, cause: int) -> None:
         """First hangs up in a two-party bridge (order as in transcript 09)."""
