@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from acd_helpers import agent, config
 from cti.app import Core
@@ -13,7 +14,7 @@ from cti.config import AmiSettings, Settings
 from cti.queues import AgentState
 from cti.queues.events import CallAnswered, Event
 from cti.sim.ami_server import SimAmiServer
-from cti.sim.models import Citizen, Endpoint
+from cti.sim.models import Channel, Citizen, Endpoint
 
 SCALE = 0.05
 QUEUE = {"benefits": {"skills": {"benefits": 5}, "wrap_up_s": 2, "ring_timeout_s": 15}}
@@ -93,10 +94,15 @@ async def test_a_restarted_cti_adopts_the_call_in_progress_and_the_caller_in_lin
         await server.close()
 
 
-async def test_calls_gone_while_the_cti_was_away_free_their_agent() -> None:
-    """Asterisk lost the call (a crash, a restart) while the link was down: after the
-    resync the agent is not left on a call that no longer exists."""
+@asynccontextmanager
+async def a1_talking(
+    number: str, quiet_phones: bool = False
+) -> AsyncIterator[tuple[SimAmiServer, Core, list[Event], Channel]]:
+    """a1 logged in, ready, and talking with a citizen on a fresh simulated PBX;
+    `quiet_phones`: a restarted Asterisk never qualifies a phone by itself."""
     server = SimAmiServer({"a1": Endpoint("a1", answer_after_s=1.0)}, time_scale=SCALE)
+    if quiet_phones:
+        server.pbx.boot_sequence.qualify_frequency_s = 1e9
     port = await server.start()
     events: list[Event] = []
     c = core(port, events)
@@ -106,38 +112,36 @@ async def test_calls_gone_while_the_cti_was_away_free_their_agent() -> None:
         acd = c.acd
         assert acd is not None
         acd.apply(acd.acd.login("a1", acd.now(), ready=True))
-        call = server.pbx.inbound_call(Citizen("+359888000013", "benefits", talk_s=60.0))
+        call = server.pbx.inbound_call(Citizen(number, "benefits", talk_s=600.0))
         await until(lambda: state(c, "a1") == AgentState.ON_CALL)
+        yield server, c, events, call
+    finally:
+        await c.close()
+        await server.close()
+
+
+async def test_calls_gone_while_the_cti_was_away_free_their_agent() -> None:
+    """Asterisk lost the call (a crash, a restart) while the link was down: after the
+    resync the agent is not left on a call that no longer exists."""
+    async with a1_talking("+359888000013") as (server, c, _, call):
         connects = c.ami.connects
         # The link drops; meanwhile the call ends, and no Hangup reaches us.
         server.drop_all()
         server.pbx.hangup(call.name, 16)
         await until(lambda: c.ami.connects > connects and c.ami.connected, wall_s=10)
         await until(lambda: state(c, "a1") != AgentState.ON_CALL)
-        assert acd.acd.calls() == []
-    finally:
-        await c.close()
-        await server.close()
+        assert c.acd is not None
+        assert c.acd.acd.calls() == []
 
 
 async def _asterisk_goes_away(fault: str) -> None:
-    """ivanova-like a1 talks; the simulated Asterisk restarts (`core restart now`) or
-    crashes and starts again. Its phone would come back only at a qualify much later
+    """a1 talks; the simulated Asterisk restarts (`core restart now`) or crashes and
+    starts again. Its phone would come back only at a qualify much later
     (qualify_frequency made endless here): the CTI's PJSIPQualify after the reconnect
     brings it back, and the next caller is answered."""
-    server = SimAmiServer({"a1": Endpoint("a1", answer_after_s=1.0)}, time_scale=SCALE)
-    server.pbx.boot_sequence.qualify_frequency_s = 1e9
-    port = await server.start()
-    events: list[Event] = []
-    c = core(port, events)
-    await c.start()
-    await c.ami.wait_connected(5)
-    try:
+    async with a1_talking("+359888000014", quiet_phones=True) as (server, c, events, first):
         acd = c.acd
         assert acd is not None
-        acd.apply(acd.acd.login("a1", acd.now(), ready=True))
-        first = server.pbx.inbound_call(Citizen("+359888000014", "benefits", talk_s=600.0))
-        await until(lambda: state(c, "a1") == AgentState.ON_CALL)
         boot, connects = server.pbx.boot, c.ami.connects
         await asyncio.sleep(1.0)  # a new boot time (whole seconds)
         if fault == "restart":
@@ -154,9 +158,6 @@ async def _asterisk_goes_away(fault: str) -> None:
         await until(
             lambda: any(isinstance(e, CallAnswered) and e.call == second.linkedid for e in events)
         )
-    finally:
-        await c.close()
-        await server.close()
 
 
 async def test_an_asterisk_restart_ends_its_calls_and_routing_resumes() -> None:

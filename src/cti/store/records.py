@@ -113,17 +113,10 @@ async def _interaction(conn: Any, r: Record) -> None:
         )
 
 
-OPEN_COLUMNS = (
-    "direction",
-    "caller_number",
-    "called_number",
-    "queue",
-    "topic",
-    "agent",
-    "arrived_at",
-    "queued_at",
-    "offered_at",
-    "answered_at",
+# What is known of a call in progress and never changes once known: the interaction's
+# columns up to its answer, without the IVR path (known only at the end).
+OPEN_COLUMNS = tuple(
+    c for c in INTERACTION_COLUMNS[: INTERACTION_COLUMNS.index("ended_at")] if c != "ivr_path"
 )
 
 
