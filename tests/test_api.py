@@ -130,6 +130,26 @@ async def test_bad_input_gets_a_clear_error_and_changes_nothing(db_url: str, tmp
         }
 
 
+async def test_the_callers_history_is_read_while_the_citizen_is_in_the_ivr(
+    db_url: str, tmp_path: Any
+) -> None:
+    """The pop's history is read when the call begins, so at the offer it is there."""
+    async with world(db_url, tmp_path) as w:
+        conn = await asyncpg.connect(db_url)
+        await upsert_caller(conn, CallerIn(phone="+359888555002", name="Ivan", address="Ruse"))
+        await conn.close()
+        async with w.ws() as ws:
+            await next_of(ws, "hello")
+            for n, kind in enumerate(("login", "ready")):
+                await ws.send_json({"id": f"r{n}", "type": kind})
+                await next_of(ws, "ack")
+            ahead = w.api.agent_desks.history
+            w.server.pbx.inbound_call(Citizen("0888555002", "benefits", talk_s=30, ivr_s=20))
+            pop = await next_of(ws, "screen_pop")
+            assert (pop["number"], pop["caller"]["name"]) == ("+359888555002", "Ivan")
+            assert ahead.ready_at_offer == 1
+
+
 async def test_the_agent_desktop_gets_a_screen_pop_and_drives_its_state(
     db_url: str, tmp_path: Any
 ) -> None:

@@ -9,10 +9,11 @@ Publishing never waits: a subscriber whose buffer is full is cut off with a reas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -34,31 +35,23 @@ class BusEvent:
 @dataclass(eq=False)
 class Subscription:
     wants: Callable[[BusEvent], bool]
-    queue: asyncio.Queue[BusEvent]
+    queue: asyncio.Queue[BusEvent | None]  # None: closed
     closed: str | None = None  # why it was cut off
     agent: str | None = None  # an agent's desktop: indexed by that agent
-    _closed_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def get(self) -> BusEvent | None:
-        """The next event, or None once the subscription is closed."""
+        """The next event, or None once the subscription is closed (the events queued
+        before that first). One await on the queue: `close` wakes a waiting reader with
+        a None of its own."""
         if self.closed is not None and self.queue.empty():
             return None
-        getter = asyncio.ensure_future(self.queue.get())
-        closer = asyncio.ensure_future(self._closed_event.wait())
-        try:
-            done, _ = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:  # also when our caller is cancelled: leave no helper task pending
-            for task in (getter, closer):
-                if not task.done():
-                    task.cancel()
-        if getter in done:
-            return getter.result()
-        return None
+        return await self.queue.get()
 
     def close(self, reason: str) -> None:
         if self.closed is None:
             self.closed = reason
-            self._closed_event.set()
+            with contextlib.suppress(asyncio.QueueFull):  # full: the reader is not waiting
+                self.queue.put_nowait(None)
 
 
 class EventBus:

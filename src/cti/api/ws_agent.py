@@ -20,8 +20,9 @@ from aiohttp import WSMsgType, web
 from cti.ami.errors import AmiError
 from cti.api import control
 from cti.api.audit import AuditTrail
-from cti.api.context import DATABASE_FAILURES, TOKEN_HASH, ApiError, Context, need
+from cti.api.context import TOKEN_HASH, ApiError, Context, need
 from cti.api.models import AGENT_MESSAGE, WsResume, WsWrapUp
+from cti.api.pop_history import HistoryAhead
 from cti.api.sockets import (
     CLOSE_GRACE_S,
     REPLACED,
@@ -38,7 +39,6 @@ from cti.api.views import event_frame
 from cti.bus import BusEvent, Subscription
 from cti.queues.errors import AcdError
 from cti.store import cases
-from cti.store.callers import screen_pop
 from cti.store.errors import StoreError
 from cti.store.outbox import Record
 from cti.store.phone import try_normalise
@@ -57,6 +57,7 @@ class AgentDesks:
         self.send_timeout_s, self.close_grace_s = SEND_TIMEOUT_S, CLOSE_GRACE_S
         self._watch = ctx.core.bus.subscribe(lambda e: e.type == "acd.CallAnswered")
         self._watch_task: asyncio.Task[None] | None = None
+        self.history = HistoryAhead(ctx)
         # `cti bench api` only: per screen-pop, its call and when (perf_counter_ns) its
         # sender took the offer, had the caller's history, and had written the frame.
         self.pop_stamps: deque[tuple[str, int, int, int]] | None = None
@@ -66,11 +67,13 @@ class AgentDesks:
 
     async def start(self) -> None:
         self._watch_task = asyncio.create_task(self._follow_answers(), name="api-answers")
+        await self.history.start()
 
     async def close(self) -> None:
         self.ctx.core.bus.unsubscribe(self._watch)
         if self._watch_task is not None:
             await self._watch_task
+        await self.history.close()
         for conn in list(self.sockets.values()):
             await conn.close(1001, "server shutting down")
 
@@ -162,19 +165,11 @@ class AgentDesks:
             "interactions": [],
             "open_cases": [],
         }
-        pool = self.ctx.pool
-        if pool is not None and number:
-            try:
-                async with pool.acquire(timeout=2) as conn:
-                    found = await screen_pop(conn, number)
-                history = {"caller", "interactions", "open_cases"}
-                pop.update(found.model_dump(mode="json", include=history))
-            except StoreError:
-                pass  # not a phone number (anonymous): the pop shows what the call knows
-            except DATABASE_FAILURES as exc:
-                log.warning("api.screen_pop_without_history", error=str(exc))
         if number:
-            self.audit.record(username, "screen_pop", try_normalise(number) or number, call=call)
+            history = await self.history.take(call, number)  # read when the call began
+            if history is not None:
+                pop.update(history)
+            self.audit.record(username, "screen_pop", number, call=call)
         return pop
 
     async def _message(self, conn: Conn, agent_id: str, text: str, mine: Any) -> None:

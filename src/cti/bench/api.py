@@ -28,7 +28,7 @@ import asyncpg
 
 from cti.api import auth
 from cti.bench.api_cti import cti_main
-from cti.bench.api_peers import desks_main, pbx_main
+from cti.bench.api_peers import IVR_S, desks_main, pbx_main
 from cti.logs import configure_logging
 from cti.store.embedded import scratch_database
 from cti.store.migrate import migrate
@@ -219,7 +219,8 @@ def run(calls: int = 300, loop: str | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"screen-pop, {calls} calls at {RATE:.0f}/s; simulated PBX, CTI ({loop} loop) and"
-        " desktops in three processes on 127.0.0.1"
+        " desktops in three processes on 127.0.0.1;"
+        f" each citizen {IVR_S:g} s in the IVR before the line"
     )
     print("  end to end: AMI event sent by the PBX -> frame at the agent's websocket client")
     print("  CTI only:   AMI bytes read by the CTI -> frame written to the agent's websocket")

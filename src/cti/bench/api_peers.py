@@ -21,6 +21,10 @@ from cti.sim.ami_server import SimAmiServer
 from cti.sim.models import Citizen, Endpoint, Fields
 
 ORDER_TIMEOUT_S = 300.0  # a bench that hears nothing this long has lost its parent
+# Each citizen's seconds of IVR prompts before the line, as in production (the
+# deployment's IVR takes ~8 s: welcome, language, topic); the CTI reads the caller's
+# history meanwhile, so the screen-pop finds it ready.
+IVR_S = 3.0
 
 
 async def receive(pipe: Connection, timeout: float = ORDER_TIMEOUT_S) -> Any:
@@ -66,10 +70,11 @@ async def _pbx(pipe: Connection, agents: list[str]) -> None:
             waiting_at.clear()
             started = time.monotonic()
             for n in range(calls):
-                server.pbx.inbound_call(Citizen(f"{prefix}{n:07d}", "q", talk_s=0.1))
+                citizen = Citizen(f"{prefix}{n:07d}", "q", talk_s=0.1, ivr_s=IVR_S)
+                server.pbx.inbound_call(citizen)
                 # Paced against the clock, not by sleeps adding up.
                 await asyncio.sleep(max(0.0, started + (n + 1) / rate - time.monotonic()))
-            await asyncio.sleep(1.0)  # the last calls reach their queue
+            await asyncio.sleep(IVR_S + 1.0)  # the last calls reach their queue
             pipe.send(("placed", dict(waiting_at)))
     finally:
         await server.close()

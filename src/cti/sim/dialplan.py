@@ -76,11 +76,19 @@ class Dialplan:
             sw.newexten(ch, INBOUND, did, 3, "AGI", f"agi://{agi.host}:{agi.port}/inbound")
             self._spawn(self._after_ivr(ch, did))
             return ch
-        # What the IVR leaves behind when it hands the call to the ACD.
-        sw.set_app(ch, INBOUND, did, 3, "CTI_QUEUE", citizen.queue)
-        sw.set_app(ch, INBOUND, did, 4, "CTI_PRIORITY", str(citizen.priority))
-        self._wait_in_line(ch)
+        if citizen.ivr_s > 0:
+            sw.later(ch, citizen.ivr_s, lambda: self._after_prompts(ch, did))
+        else:
+            self._after_prompts(ch, did)
         return ch
+
+    def _after_prompts(self, ch: Channel, did: str) -> None:
+        """What the IVR leaves behind when it hands the call to the ACD."""
+        assert ch.citizen is not None
+        sw = self._switch
+        sw.set_app(ch, INBOUND, did, 3, "CTI_QUEUE", ch.citizen.queue)
+        sw.set_app(ch, INBOUND, did, 4, "CTI_PRIORITY", str(ch.citizen.priority))
+        self._wait_in_line(ch)
 
     def _wait_in_line(self, ch: Channel) -> None:
         self.to_hold(ch)

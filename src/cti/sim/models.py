@@ -41,6 +41,7 @@ class Citizen:
     accept_callback: bool = False
     answers_callback: bool = True
     keys: list[str] = field(default_factory=list)  # what they key in the IVR, in order
+    ivr_s: float = 0.0  # without a FastAGI IVR: seconds of prompts before the line
 
 
 @dataclass
