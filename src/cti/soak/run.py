@@ -11,7 +11,6 @@ import contextlib
 import json
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from cti.soak.child import CtiChild, child_env
 from cti.soak.faults import Faults, schedule
 from cti.soak.state import Run
 from cti.soak.truth import Truth
-from cti.store.embedded import EmbeddedPostgres, free_port
+from cti.store.embedded import EmbeddedPostgres, free_port, scratch_folder
 from cti.store.migrate import migrate
 from cti.store.supervisor import Supervisor
 
@@ -50,7 +49,7 @@ class SoakOptions:
 
 
 def main(options: SoakOptions, out: TextIO = sys.stdout) -> int:
-    folder = options.folder or Path(tempfile.mkdtemp(prefix="cti-soak-"))
+    folder = options.folder or scratch_folder("cti-soak-")
     folder.mkdir(parents=True, exist_ok=True)
     pg = EmbeddedPostgres(folder / "pg")
     supervisor = Supervisor(pg)

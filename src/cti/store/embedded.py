@@ -426,6 +426,13 @@ class EmbeddedPostgres:
         self.stop()
 
 
+def scratch_folder(prefix: str) -> Path:
+    """A new temporary folder (0755) in which an embedded server can live, as root too."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=_scratch_parent()))
+    work.chmod(0o755)  # as root the server's own user must reach its data
+    return work
+
+
 def _scratch_parent() -> Path:
     """The temporary folder, unless (as root) the server's user cannot pass it (TMPDIR
     in a 0700 home): then a scratch folder in root's cache."""
@@ -448,8 +455,7 @@ def scratch_database(prefix: str, env: str = "CTI_DATABASE_URL") -> Iterator[str
     if url:
         yield url
         return
-    work = Path(tempfile.mkdtemp(prefix=prefix, dir=_scratch_parent()))
-    work.chmod(0o755)  # as root the server's own user must reach its data
+    work = scratch_folder(prefix)
     pg = EmbeddedPostgres(work / "pg")
     try:
         yield pg.start()
