@@ -175,6 +175,9 @@ async def test_the_survey_stores_the_score_with_the_interaction() -> None:
         status = await r.server.pbx.agi.run(ch, "survey")
         assert status == "SUCCESS"
         assert r.surveys == [(ch.linkedid, "satisfaction", 4)]
+        # The survey's own path; the call's IVR path is not overwritten (it is stored).
+        assert ch.variables["CTI_SURVEY_PATH"].startswith("survey")
+        assert "survey" not in ch.variables.get("CTI_IVR_PATH", "")
 
 
 async def test_a_reload_keeps_callers_in_a_menu_on_their_definition(tmp_path: Path) -> None:

@@ -264,7 +264,7 @@ class CallTracker:
             )
             chan.recording = ""
         if chan.bridge_id:
-            self.bridges.get(chan.bridge_id, set()).discard(chan.uniqueid)
+            self._leave_bridge(chan.bridge_id, chan.uniqueid)
         del self.channels[chan.uniqueid]
         self._ended[chan.uniqueid] = None
         if len(self._ended) > ENDED_MEMORY:
@@ -436,7 +436,7 @@ class CallTracker:
         chan = self._channel(e, now)
         if chan is None:
             return
-        self.bridges.get(e.bridge_uniqueid, set()).discard(chan.uniqueid)
+        self._leave_bridge(e.bridge_uniqueid, chan.uniqueid)
         chan.bridge_id = ""
         self._emit(
             ev.InteractionUnbridged,
@@ -446,6 +446,15 @@ class CallTracker:
             channel=chan.name,
             bridge_id=e.bridge_uniqueid,
         )
+
+    def _leave_bridge(self, bridge: str, uniqueid: str) -> None:
+        """A member left; an empty bridge is forgotten (its BridgeDestroy may never come:
+        the link dropped, or the channel was the last one and hung up)."""
+        members = self.bridges.get(bridge)
+        if members is not None:
+            members.discard(uniqueid)
+            if not members:
+                del self.bridges[bridge]
 
     def _on_bridge_destroy(self, e: m.BridgeDestroy, now: float) -> None:
         self.bridges.pop(e.bridge_uniqueid, None)

@@ -104,7 +104,7 @@ class Ivr:
             self.where.pop(s.channel, None)
             if path and not s.given_up:
                 # Even after a hang-up the variable can be set (the CDR wants the path).
-                await s.set_variable("CTI_IVR_PATH", ",".join(path))
+                await s.set_variable(path_variable(script), ",".join(path))
 
     async def _step(
         self, d: m.IvrDefinition, node: m.Node, s: AgiSession, path: list[str]
@@ -256,3 +256,13 @@ class Ivr:
             self.services.save_survey(interaction, node.question, int(digit))
         if node.thanks_prompt:
             await s.stream_file(node.thanks_prompt)
+
+
+def path_variable(script: str) -> str:
+    """Where a script leaves the nodes it went through: the call's IVR path
+    (`CTI_IVR_PATH`, stored with the call) for `inbound`; another script's (the survey
+    after the conversation, the callback offer) its own (`CTI_SURVEY_PATH`), so that it
+    does not overwrite the IVR path the citizen took."""
+    if script == "inbound":
+        return "CTI_IVR_PATH"
+    return f"CTI_{script.upper().replace('-', '_')}_PATH"

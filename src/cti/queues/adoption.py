@@ -55,6 +55,7 @@ def resync(
             continue
         _forget(legs, view.id)
         ended += 1
+    _prune(legs, tracker)
     known = {v.id for v in acd.calls()}
     for it in list(tracker.interactions.values()):
         if it.id in known or it.cti_vars.get("CTI_WAITING") != "1":
@@ -137,6 +138,16 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         return 0
+
+
+def _prune(legs: Legs, tracker: CallTracker) -> None:
+    """Channels that ended while the link was down (no Hangup reached us) leave what
+    was kept of them: forget every uniqueid Asterisk no longer has."""
+    live = {ch.uniqueid for ch in tracker.channels.values()}
+    for uid in [u for u in legs.variables if u not in live]:
+        del legs.variables[uid]
+    for uid in [u for u in legs.call_of if u not in live]:
+        del legs.call_of[uid]
 
 
 def _forget(legs: Legs, call: str) -> None:

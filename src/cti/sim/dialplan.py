@@ -5,7 +5,7 @@
                  skipped) leaves `CTI_QUEUE` / `CTI_PRIORITY` set, then `cti-hold`;
 - `cti-hold`     `CTI_QUEUED_AT` set once (the first time in line), `Set(CTI_WAITING=1)`,
                  `MusicOnHold(default)`: the ACD sees a waiting call;
-- `cti-connect`  `Dial(${CTI_AGENT_ENDPOINT},${CTI_RING_TIMEOUT})`, then
+- `cti-connect`  `Dial(${CTI_AGENT_ENDPOINT},${CTI_RING_TIMEOUT},g)`, then
                  `Set(CTI_DIAL_RESULT=${DIALSTATUS})`; back to `cti-hold` unless answered;
 - `cti-callback-offer`  the caller is offered a callback: `Set(CTI_CALLBACK=<number>)`
                  when accepted (then hangs up), `Set(CTI_CALLBACK=)` and back to hold if not;
@@ -216,7 +216,7 @@ class Dialplan:
         sw = self._switch
         target = caller.variables.get("CTI_AGENT_ENDPOINT", "")
         timeout = caller.variables.get("CTI_RING_TIMEOUT", "15")
-        sw.newexten(caller, CONNECT, "s", 1, "Dial", f"{target},{timeout}")
+        sw.newexten(caller, CONNECT, "s", 1, "Dial", f"{target},{timeout},g")
         _, _, name = target.partition("/")
         endpoint = self._endpoints.get(name)
         if endpoint is None or not endpoint.reachable:
@@ -251,8 +251,10 @@ class Dialplan:
 
     def dial_result(self, caller: Channel, status: str) -> None:
         """Dial returned without a conversation: report it and go back to hold."""
-        self._switch.set_app(caller, CONNECT, "s", 2, "CTI_DIAL_RESULT", status)
-        self._switch.newexten(caller, CONNECT, "s", 3, "Goto", f"{HOLD},s,1")
+        answered = '$["' + status + '" = "ANSWER"]?talked'
+        self._switch.newexten(caller, CONNECT, "s", 2, "GotoIf", answered)
+        self._switch.set_app(caller, CONNECT, "s", 3, "CTI_DIAL_RESULT", status)
+        self._switch.newexten(caller, CONNECT, "s", 4, "Goto", f"{HOLD},s,1")
         self.to_hold(caller)
 
     def _dial_out(self, caller: Channel) -> None:
