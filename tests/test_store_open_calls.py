@@ -78,3 +78,29 @@ async def test_the_interaction_replaces_the_open_call_and_is_never_reopened(db_u
         assert await conn.fetchval("SELECT count(*) FROM open_interactions") == 0
     finally:
         await conn.close()
+
+
+async def test_the_calls_own_record_replaces_what_a_restart_guessed(db_url: str) -> None:
+    """A record that comes after all (e.g. replayed from rejected.jsonl) wins over the
+    `ended_while_disconnected` row written from what was known."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        await apply(
+            conn,
+            opened("c2", queue="benefits"),
+            Record("interactions_vanished", "x", {"live": [], "at": T0 + 60}),
+        )
+        own = {"direction": "inbound", "caller_number": "+359888000001", "arrived_at": T0}
+        own |= {"ended_at": T0 + 20, "outcome": "abandoned", "end_reason": "abandoned"}
+        await apply(conn, Record("interaction", "c2", own))
+        row = await conn.fetchrow(
+            "SELECT queue, ended_at, outcome, end_reason FROM interactions WHERE id = 'c2'"
+        )
+        assert (row["queue"], row["outcome"], row["end_reason"]) == (
+            "benefits",
+            "abandoned",
+            "abandoned",
+        )
+        assert row["ended_at"] == dt.datetime.fromtimestamp(T0 + 20, dt.UTC)
+    finally:
+        await conn.close()

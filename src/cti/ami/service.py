@@ -33,6 +33,7 @@ RESYNC_VARIABLES = (
     "CTI_PRIORITY",
     "CTI_INTERACTION",
     "CTI_ROUTED",
+    "CTI_SPY",  # a supervisor's spy call: not a citizen's (not stored)
     START_VARIABLE,
     ANSWER_VARIABLE,
 )

@@ -32,6 +32,7 @@ from cti.store.records import OPEN_COLUMNS
 # Ended interactions that may still get a late fact (seconds later; a callback's answer
 # may come hours later): a few hours of a hotline's calls, bounded.
 REMEMBER_ENDED = 2_000
+_SPY: dict[str, Any] = {}  # `_open`'s mark for a spy call (dropped, never written)
 
 
 def no_agents(channel: str) -> str | None:
@@ -80,6 +81,12 @@ class CdrBuilder:
             self._update(it.id, fields)
 
     def _opened(self, it: InteractionRecord) -> None:
+        if it.variables.get("CTI_SPY"):
+            # A supervisor's spy call is no citizen's: not kept as a call in progress.
+            if self._open.get(it.id) is not _SPY:
+                self._open[it.id] = _SPY
+                self._emit(Record("interaction_dropped", it.id, {}))
+            return
         summary = it.summary()
         facts = {c: summary[c] for c in OPEN_COLUMNS}
         if self._open.get(it.id) != facts:
@@ -156,11 +163,12 @@ class CdrBuilder:
 
     def _finish(self, it: InteractionRecord, e: ce.InteractionEnded) -> None:
         del self._live[it.id]
-        self._open.pop(it.id, None)
         if it.variables.get("CTI_SPY"):
             # A supervisor listening in (ChanSpy): audited, not a citizen's contact.
-            self._emit(Record("interaction_dropped", it.id, {}))
+            if self._open.pop(it.id, None) is not _SPY:
+                self._emit(Record("interaction_dropped", it.id, {}))
             return
+        self._open.pop(it.id, None)
         it.ended(e.at, e.reason)
         summary = it.summary()
         self._ended[it.id] = (it, summary)

@@ -76,9 +76,12 @@ async def _interaction(conn: Any, r: Record) -> None:
     values[cols.index("caller_number")] = d.get("caller_number", "")
     values[cols.index("called_number")] = d.get("called_number", "")
     placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
-    # A replay rewrites the same values; fields set by later updates are kept.
+    # A replay rewrites the same values; fields set by later updates are kept, except
+    # over a row a restarted CTI wrote from what was known (the call's own record wins).
+    guessed = "interactions.end_reason = 'ended_while_disconnected'"
     updates = ", ".join(
-        f"{c} = COALESCE(interactions.{c}, EXCLUDED.{c})"
+        f"{c} = CASE WHEN {guessed} THEN COALESCE(EXCLUDED.{c}, interactions.{c})"
+        f" ELSE COALESCE(interactions.{c}, EXCLUDED.{c}) END"
         if c in UPDATABLE
         else f"{c} = EXCLUDED.{c}"
         for c in INTERACTION_COLUMNS
