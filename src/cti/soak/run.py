@@ -18,7 +18,6 @@ from typing import Any, TextIO
 
 import aiohttp
 import asyncpg
-import structlog
 
 from cti.api import auth
 from cti.demo import always_open
@@ -32,10 +31,10 @@ from cti.soak.faults import Faults, schedule
 from cti.soak.state import Run
 from cti.soak.truth import Truth
 from cti.store.embedded import EmbeddedPostgres, free_port, scratch_folder
+from cti.store.errors import StoreError
 from cti.store.migrate import migrate
 from cti.store.supervisor import Supervisor
 
-log = structlog.get_logger("cti.soak")
 STRANDED_AFTER_S = 10.0  # in the hold context this long and still unknown to the ACD
 
 
@@ -76,7 +75,7 @@ async def _users(url: str) -> str:
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
-        with contextlib.suppress(Exception):  # kept from an earlier run in this folder
+        with contextlib.suppress(StoreError):  # kept from an earlier run in this folder
             await auth.create_user(conn, "soak", "supervisor", None)
         return await auth.issue_token(conn, "soak")
     finally:
@@ -100,7 +99,7 @@ async def soak(
     )
     server.pbx.recording_rate = 1000
     ami_port = await server.start()
-    truth = Truth({name: a.id for a in config.agents for name in [a.endpoint.partition("/")[2]]})
+    truth = Truth({a.endpoint.partition("/")[2]: a.id for a in config.agents})
     server.listeners.append(truth.on_event)
     http_port, agi_port = free_port(), free_port()
     env = child_env(
