@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cti.queues import Acd, AcdConfig, AgentState
@@ -60,7 +61,11 @@ def check_invariants(acd: Acd) -> None:
     # Statistics add up per queue.
     for name in acd.config.queues:
         s = acd.queue_stats(name)
-        inside = sum(1 for c in calls.values() if c.queue == name and c.state != "connected")
+        inside = sum(
+            1
+            for c in calls.values()
+            if c.queue == name and c.state != "connected" and not c.outbound
+        )
         ended = s.answered + s.abandoned + s.overflowed + s.callbacks_failed
         assert s.offered == ended + inside, f"{name}: offered {s.offered} != {ended} + {inside}"
 
@@ -98,3 +103,39 @@ class OfferLedger:
     def _end(self, call: str, how: str) -> None:
         assert call not in self.ended, f"{call} ended twice ({self.ended[call]}, {how})"
         self.ended[call] = how
+
+
+def drain(machine: Any, agents: list[str], tick: Callable[[], object], rounds: int) -> None:
+    """The end of a property run on a state machine (its `acd`, `now` and `_do`): every
+    agent back and ready, offered calls answered, connected ones ended, waiting callers
+    hanging up (a callback ends when answered), one second a round on the machine's own
+    clock (its checks read it), the invariants checked each time."""
+    acd, do = machine.acd, machine._do
+    for _ in range(rounds):
+        if not acd.calls():
+            break
+        for a in agents:
+            do(acd.set_reachable, a, True, machine.now)
+            if {v.id: v.state for v in acd.agents()}[a] == AgentState.LOGGED_OUT:
+                do(acd.login, a, machine.now, True)
+            else:
+                do(acd.set_ready, a, machine.now)
+        for c in acd.calls():
+            if c.state == "offered":
+                do(acd.offer_answered, c.id, machine.now)
+            elif c.state == "connected":
+                do(acd.call_ended, c.id, machine.now)
+            elif c.callback_number is None:
+                do(acd.caller_hung_up, c.id, machine.now)
+        machine.now += 1
+        tick()
+        check_invariants(acd)
+
+
+def every_call_ended_once(acd: Acd, ledger: OfferLedger, arrived: list[str]) -> None:
+    """After `drain`: no call left, none lost or ended twice, and a completed call was
+    answered exactly once (the others never)."""
+    assert not acd.calls(), "calls left in the ACD"
+    assert sorted(ledger.ended) == sorted(arrived), "a call was lost or ended twice"
+    for call, how in ledger.ended.items():
+        assert ledger.answers.get(call, 0) == (how == "CallCompleted"), call

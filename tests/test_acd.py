@@ -631,3 +631,15 @@ def test_only_a_logged_out_agent_can_be_removed() -> None:
     with pytest.raises(AcdError) as exc:
         acd.remove_agent("other", 2)
     assert exc.value.code == "unknown_agent"
+
+
+def test_an_agent_is_found_by_its_phone_after_changes_and_removals() -> None:
+    acd = Acd(config({"q": {}}, [agent("a1", {}, ["q"]), agent("a2", {}, ["q"])]))
+    assert (acd.agent_of("PJSIP/a1"), acd.agent_of("PJSIP/a2")) == ("a1", "a2")
+    assert acd.agent_of("PJSIP/trunk") is None
+    moved = acd.profile("a1")
+    assert moved is not None
+    acd.upsert_agent(moved.model_copy(update={"endpoint": "PJSIP/desk-7"}), 1)
+    assert (acd.agent_of("PJSIP/desk-7"), acd.agent_of("PJSIP/a1")) == ("a1", None)
+    acd.remove_agent("a2", 2)
+    assert acd.agent_of("PJSIP/a2") is None

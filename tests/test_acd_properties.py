@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from acd_helpers import OfferLedger, agent, check_invariants, config
-from cti.queues import Acd, AcdError, AgentState
+from acd_helpers import OfferLedger, agent, check_invariants, config, drain, every_call_ended_once
+from cti.queues import Acd, AcdError
 from cti.queues.events import Decisions
 
 AGENTS = ["a1", "a2", "a3", "a4", "a5"]
@@ -27,6 +27,9 @@ EXPECTED_REFUSALS = {
     "call_not_offered",
     "call_not_connected",
     "call_connected",
+    "agent_busy",
+    "inbound_waiting",
+    "lines_busy",
 }
 
 CONFIG = config(
@@ -123,6 +126,16 @@ class AcdMachine(RuleBasedStateMachine):
         self.arrived.append(call)
         self._do(self.acd.call_arrived, call, queue, self.now, priority)
 
+    @rule(a=st.sampled_from(AGENTS), task=st.booleans())
+    def call_out(self, a: str, task: bool) -> None:
+        """The agent calls a citizen (her own call, or a task's under the outbound
+        policy): refused unless allowed, then a call like the others."""
+        self.n += 1
+        call = f"o{self.n}"
+        self._do(self.acd.call_out, call, a, "+359888123457", self.now, task)
+        if call in self.ledger.open:
+            self.arrived.append(call)
+
     @precondition(lambda self: self._calls("offered"))
     @rule(data=st.data())
     def answer(self, data: st.DataObject) -> None:
@@ -160,30 +173,8 @@ class AcdMachine(RuleBasedStateMachine):
         check_invariants(self.acd)
 
     def teardown(self) -> None:
-        # Everyone hangs up; callbacks the agents call back end when they are answered.
-        for _ in range(50):
-            if not self.acd.calls():
-                break
-            for a in AGENTS:
-                self._do(self.acd.set_reachable, a, True, self.now)
-                if {v.id: v.state for v in self.acd.agents()}[a] == AgentState.LOGGED_OUT:
-                    self._do(self.acd.login, a, self.now, True)
-                else:
-                    self._do(self.acd.set_ready, a, self.now)
-            for c in self.acd.calls():
-                if c.state == "offered":
-                    self._do(self.acd.offer_answered, c.id, self.now)
-                elif c.state == "connected":
-                    self._do(self.acd.call_ended, c.id, self.now)
-                elif c.callback_number is None:
-                    self._do(self.acd.caller_hung_up, c.id, self.now)
-            self.now += 1
-            self._do(self.acd.tick, self.now)
-            check_invariants(self.acd)
-        assert not self.acd.calls(), "calls left in the ACD"
-        assert sorted(self.ledger.ended) == sorted(self.arrived), "a call was lost or ended twice"
-        for call, how in self.ledger.ended.items():
-            assert self.ledger.answers.get(call, 0) == (how == "CallCompleted"), call
+        drain(self, AGENTS, lambda: self._do(self.acd.tick, self.now), 50)
+        every_call_ended_once(self.acd, self.ledger, self.arrived)
 
 
 AcdMachine.TestCase.settings = settings(

@@ -1,132 +1,152 @@
 """`cti bench routing WORKLOAD`: the ACD core in simulated time against the workload's
-two references (siloed per-topic FCFS, pooled FCFS), a relaxation trade-off, and the
-time one engine step takes with 30 and with 1,000 agents."""
+two references (siloed per-topic FCFS, pooled FCFS), the relaxation (delay-based) and
+reservation (availability-based) settings with their wait tails, the default picked by
+the issue's target, the time one engine step takes with 30 and with 1,000 agents;
+`--days N` the same on N further days (seeds after the reference's), `--what-if` the
+frontier each staffing change gives (routing_whatif.py)."""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from cti.queues.models import RelaxationStep
-from cti.sim.routing import (
-    RoutingResult,
-    Scenario,
-    pooled_fcfs,
-    siloed_fcfs,
-    simulate,
-    skills_router,
+from cti.bench.routing_days import Figures, run_days
+from cti.bench.routing_modes import (
+    MATCH_TARGET,
+    RELAXATION_DEFAULT,
+    SL_TARGET,
+    Mode,
+    pick_default,
+    relaxation_modes,
+    reservation_modes,
 )
+from cti.bench.routing_whatif import variants, what_if
+from cti.sim.routing import pooled_fcfs, siloed_fcfs
 from cti.sim.workload import Workload, default_workload_path, load_workload
 
-L5 = 5  # the workload's secondary-expert level
-
-
-def _s(after_s: float, level: int | None = L5, reserve: int = 0) -> RelaxationStep:
-    if level is None:
-        return RelaxationStep(after_s=after_s, any_agent=True, reserve=reserve)
-    return RelaxationStep(after_s=after_s, min_level=level, reserve=reserve)
-
-
-# Relaxation settings for the trade-off table: secondary experts (level >= 5) after A s,
-# anyone after B s; "keep 1" = a helper must leave one expert of its own pool ready.
-TRADE_OFF: list[tuple[str, tuple[RelaxationStep, ...]]] = [
-    ("experts only", ()),
-    ("A=0 B=never", (_s(0),)),
-    ("A=5 B=15", (_s(5), _s(15, None))),
-    ("A=10 B=15 (default)", (_s(10), _s(15, None))),
-    ("A=10 B=20", (_s(10), _s(20, None))),
-    ("A=10 B=30", (_s(10), _s(30, None))),
-    ("A=15 B=45", (_s(15), _s(45, None))),
-    ("A=20 B=never", (_s(20),)),
-    ("A=0 keep 1, B=never", (_s(0, reserve=1),)),
-    ("A=0 keep 1, B=20", (_s(0, reserve=1), _s(20, None))),
-]
 TIMING_HOURS = 2.0  # simulated hours per decision-time run
+HEADER = (
+    f"{'':<40} {'offered':>7} {'SL':>6} {'abandon':>8} {'ASA s':>6} {'skill':>7} "
+    f"{'EWT err':>8} {'p99 s':>6} {'max s':>6}"
+)
 
 
-def _figures(r: RoutingResult) -> dict[str, float]:
+def figures(f: Figures) -> dict[str, float]:
     return {
-        "sl": round(r.sl, 3),
-        "abandon": round(r.abandon, 3),
-        "asa_s": round(r.asa_s, 1),
-        "skill_match": round(r.skill_match, 3),
+        "sl": round(f.sl, 3),
+        "abandon": round(f.abandon, 3),
+        "asa_s": round(f.asa_s, 1),
+        "skill_match": round(f.skill_match, 3),
+        "wait_p99_s": round(f.p99_s, 1),
+        "wait_max_s": round(f.max_s, 1),
     }
 
 
-def _row(label: str, r: RoutingResult) -> str:
+def row(label: str, f: Figures) -> str:
     return (
-        f"{label:<28} {r.offered:>7} {r.sl:>6.3f} {r.abandon:>8.3f} {r.asa_s:>6.1f} "
-        f"{r.skill_match:>7.3f} {r.ewt_mae_s():>8.1f}"
+        f"{label:<40} {f.offered:>7} {f.sl:>6.3f} {f.abandon:>8.3f} {f.asa_s:>6.1f} "
+        f"{f.skill_match:>7.3f} {f.ewt_mae_s:>8.1f} {f.p99_s:>6.0f} {f.max_s:>6.0f}"
     )
 
 
-def _timing(workload: Workload, agents: int) -> RoutingResult:
-    scaled = workload.scaled(agents)
-    return simulate(
-        scaled,
-        skills_router(scaled),
-        replications=1,
-        duration_s=TIMING_HOURS * 3600,
-        time_decisions=True,
-    )
+def _table(workload: Workload, modes: list[Mode], days: range) -> dict[str, Figures]:
+    print(HEADER)
+    out = {}
+    for mode in modes:
+        out[mode.label] = run_days(workload, mode.build(workload), days)
+        print(row(mode.label, out[mode.label]), flush=True)
+    return out
 
 
-def run(workload_path: Path | None, replications: int | None) -> int:
+def _timing(workload: Workload, mode: Mode, agents: int) -> Figures:
+    scaled = workload.scaled(agents).model_copy(update={"duration_s": TIMING_HOURS * 3600})
+    return run_days(scaled, mode.build(scaled), range(1), timed=True)
+
+
+def run(
+    workload_path: Path | None,
+    replications: int | None,
+    days: int = 0,
+    what_ifs: list[str] | None = None,
+) -> int:
     workload = load_workload(workload_path or default_workload_path())
     reps = replications or workload.replications
+    if what_ifs is not None:
+        try:
+            variants(workload, what_ifs)
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    reference = range(reps)
     started = time.perf_counter()
     print(
         f"workload {workload.name}: {workload.agent_count} agents, "
         f"{workload.arrivals.calls_per_hour:g} calls/h, {reps} x {workload.duration_s / 3600:g} h "
         f"(warm-up {workload.warmup_s:g} s), SL threshold {workload.service_level_threshold_s:g} s"
     )
-    header = (
-        f"{'':<28} {'offered':>7} {'SL':>6} {'abandon':>8} {'ASA s':>6} {'skill':>7} {'EWT err':>8}"
-    )
-    print(header)
-    results: dict[str, RoutingResult] = {}
-    scenarios: list[Scenario] = [
-        skills_router(workload),
-        siloed_fcfs(workload),
-        pooled_fcfs(workload),
+    refs = [
+        Mode("siloed", "reference", siloed_fcfs),
+        Mode("pooled", "reference", pooled_fcfs),
     ]
-    for scenario in scenarios:
-        results[scenario.name] = simulate(workload, scenario, reps)
-        print(_row(scenario.name, results[scenario.name]))
-    print()
-    print("relaxation trade-off (router; level >= 5 after A s, anyone after B s):")
-    print(header)
-    trade: list[dict[str, Any]] = []
-    for label, steps in TRADE_OFF:
-        r = simulate(workload, skills_router(workload, steps), reps)
-        print(_row(label, r))
-        trade.append({"relaxation": label, **_figures(r)})
-    print()
-    print(
-        f"decision time per engine step ({TIMING_HOURS:g} simulated hours, load scaled to agents):"
-    )
-    timing: dict[int, RoutingResult] = {}
-    for agents in (30, 1000):
-        timing[agents] = t = _timing(workload, agents)
-        print(
-            f"  {agents:>5} agents: {len(t.decision_ns):>7} steps  p50 {t.decision_us(0.5):7.1f} us"
-            f"  p99 {t.decision_us(0.99):7.1f} us  max {t.decision_us(1.0):8.1f} us"
-        )
+    print("references (FCFS):")
+    ref = _table(workload, refs, reference)
+    print("\nrelaxation (delay-based; level >= 5 after A s, anyone after B s):")
+    relax = _table(workload, relaxation_modes(), reference)
+    print("\nreservation (availability-based; reserves per pool, long-wait guard):")
+    reserve = _table(workload, reservation_modes(), reference)
+    modes = {m.label: m for m in (*relaxation_modes(), *reservation_modes())}
+    results = {**relax, **reserve}
+    default, met = pick_default(results)
+    target = f"SL >= {SL_TARGET} with skill match >= {MATCH_TARGET}"
+    if met:
+        print(f"\ndefault: {modes[default].mode} '{default}' ({target}, shortest wait tail)")
+    else:
+        print(f"\nno setting reaches {target}: the default stays relaxation '{default}'")
+    further: dict[str, Any] = {}
+    if days > 0:
+        extra = range(workload.replications, workload.replications + days)
+        print(f"\n{days} further days (seeds {workload.seed + extra.start}..):")
+        chosen = [m for m in (*refs, *modes.values()) if m.label in {default, RELAXATION_DEFAULT}]
+        chosen += [m for m in reservation_modes() if m.label.endswith("guard 180 s")][:1]
+        chosen += [m for m in reservation_modes() if m.label.endswith("no guard")]
+        further = {
+            label: figures(f)
+            for label, f in _table(
+                workload, list({m.label: m for m in chosen}.values()), extra
+            ).items()
+        }
+    hours = f"{TIMING_HOURS:g} simulated hours"
+    print(f"\ndecision time per engine step ({hours}, load scaled to agents):")
+    timing: dict[tuple[str, int], Figures] = {}
+    for label in dict.fromkeys((default, RELAXATION_DEFAULT)):
+        for agents in (30, 1000):
+            timing[label, agents] = t = _timing(workload, modes[label], agents)
+            print(
+                f"  {label:<40} {agents:>5} agents: {len(t.decision_ns):>7} steps"
+                f"  p50 {t.decision_us(0.5):7.1f} us  p99 {t.decision_us(0.99):7.1f} us"
+            )
+    whatif = what_if(workload, what_ifs, reference, modes[default]) if what_ifs is not None else []
     print(f"(took {time.perf_counter() - started:.1f} s of wall time)")
-    print(
-        json.dumps(
-            {
-                "router": _figures(results["router"]),
-                "siloed": _figures(results["siloed"]),
-                "pooled": _figures(results["pooled"]),
-                "trade_off": trade,
-                "decision_p50_us_30_agents": round(timing[30].decision_us(0.5), 1),
-                "decision_p99_us_30_agents": round(timing[30].decision_us(0.99), 1),
-                "decision_p50_us_1000_agents": round(timing[1000].decision_us(0.5), 1),
-                "decision_p99_us_1000_agents": round(timing[1000].decision_us(0.99), 1),
-            }
-        )
-    )
+    summary: dict[str, Any] = {
+        "router": figures(results[default]),
+        "router_mode": modes[default].mode,
+        "router_setting": default,
+        "router_meets_target": met,
+        "siloed": figures(ref["siloed"]),
+        "pooled": figures(ref["pooled"]),
+        "trade_off": [{"relaxation": k, **figures(v)} for k, v in relax.items()],
+        "reservation": [{"reservation": k, **figures(v)} for k, v in reserve.items()],
+        "decision_p50_us_30_agents": round(timing[default, 30].decision_us(0.5), 1),
+        "decision_p99_us_30_agents": round(timing[default, 30].decision_us(0.99), 1),
+        "decision_p50_us_1000_agents": round(timing[default, 1000].decision_us(0.5), 1),
+        "decision_p99_us_1000_agents": round(timing[default, 1000].decision_us(0.99), 1),
+    }
+    if further:
+        summary["further_days"] = {"days": days, **further}
+    if whatif:
+        summary["what_if"] = whatif
+    print(json.dumps(summary))
     return 0

@@ -7,9 +7,12 @@ fresh view (CoreShowChannels + Status of the `CTI_*` variables the dialplan leav
 - a call Asterisk has in our contexts that the ACD does not know (the CTI restarted) is
   adopted: waiting in `[cti-hold]` at its place in line (`CTI_QUEUED_AT`, set once by the
   dialplan, keeps its wait), ringing the agent whose phone rings in `[cti-connect]`, or
-  talking to the agent whose phone is up.
+  talking to the agent whose phone is up; an agent's leg the ACD placed (`CTI_CALL_ID`:
+  her own call, a callback) is adopted as her call, ringing or talking.
 
-A call accepted for a callback has no live channel and is kept.
+A call accepted for a callback has no live channel and is kept until it is placed; a
+callback or an agent's own call (click-to-call) in conversation ends when Asterisk no
+longer has its agent's leg.
 """
 
 from __future__ import annotations
@@ -43,8 +46,15 @@ def resync(
     `time_scale`: wall seconds per ACD second (a sped-up simulation)."""
     ended = adopted = 0
     for view in acd.calls():
-        if view.id in tracker.interactions or view.callback_number is not None:
-            continue  # still there; or a callback, whose citizen's line may be gone
+        if view.id in tracker.interactions:
+            continue  # still there
+        if view.callback_number is not None and (
+            view.state != "connected" or _legs_alive(legs, tracker, view.id)
+        ):
+            # A callback waiting or being placed (the ring guard ends one that never
+            # connects), whose citizen's first line may be gone; a callback or an
+            # agent's own call in conversation while its agent's leg is still up.
+            continue
         try:
             if view.state == "connected":
                 apply(acd.call_ended(view.id, now))
@@ -58,6 +68,11 @@ def resync(
     _prune(legs, tracker)
     known = {v.id for v in acd.calls()}
     for it in list(tracker.interactions.values()):
+        placed = it.cti_vars.get("CTI_CALL_ID")
+        if placed:  # an agent's leg the ACD placed: her own call, or a callback
+            if placed not in known and _adopt_call_out(acd, legs, tracker, it, placed, now, apply):
+                adopted += 1
+            continue
         if it.id in known or it.cti_vars.get("CTI_WAITING") != "1":
             continue
         if _adopt(acd, legs, tracker, it, now, wall_now, apply, time_scale):
@@ -65,6 +80,11 @@ def resync(
     if ended or adopted:
         log.info("acd.resynced", ended=ended, adopted=adopted)
     return ended, adopted
+
+
+def _legs_alive(legs: Legs, tracker: CallTracker, call: str) -> bool:
+    """Asterisk still has a leg of this call (an agent's leg placed for it)."""
+    return any(c == call and u in tracker.channels for u, c in legs.call_of.items())
 
 
 def _adopt(
@@ -105,6 +125,36 @@ def _adopt(
     legs.call_of[caller.uniqueid] = it.id
     if agent is not None and agent_leg is not None and talking:
         legs.add_agent_leg(it.id, Leg(agent_leg.name, agent_leg.uniqueid))
+    apply(decisions)
+    return True
+
+
+def _adopt_call_out(
+    acd: Acd,
+    legs: Legs,
+    tracker: CallTracker,
+    it: Interaction,
+    call: str,
+    now: float,
+    apply: Callable[[Decisions], Decisions],
+) -> bool:
+    """An agent's leg placed by the ACD (`CTI_CALL_ID`): her phone ringing or up, and
+    talking once another leg (the citizen's) is up."""
+    channels = [tracker.channels[u] for u in it.channels if u in tracker.channels]
+    phones = {p.endpoint: p.id for p in acd.profiles()}
+    mine = [c for c in channels if c.name.rsplit("-", 1)[0] in phones]
+    if not mine:
+        return False
+    leg = mine[0]
+    talking = leg.state == UP and any(c.state == UP for c in channels if c is not leg)
+    number = it.cti_vars.get("CTI_CALLBACK_NUMBER", "")
+    agent = phones[leg.name.rsplit("-", 1)[0]]
+    try:
+        decisions = acd.adopt_call_out(call, agent, number, now, talking)
+    except AcdError as exc:
+        log.warning("acd.adopt_refused", call=call, code=exc.code, message=exc.message)
+        return False
+    legs.call_of[leg.uniqueid] = call
     apply(decisions)
     return True
 

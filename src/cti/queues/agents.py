@@ -64,8 +64,8 @@ class AgentDesk:
         agent = self._logged_in(agent_id)
         if reason not in self._reasons:
             raise AcdError("unknown_reason", f"not-ready reason {reason!r} is not configured")
-        if agent.state == AgentState.ON_CALL:
-            agent.pending = (AgentState.NOT_READY, reason)
+        if agent.state in (AgentState.ON_CALL, AgentState.WRAP_UP):
+            agent.pending = (AgentState.NOT_READY, reason)  # the break after this call
         elif agent.state == AgentState.RESERVED:
             self._d.withdraw(agent, "declined", AgentState.NOT_READY, reason)
         else:
@@ -91,6 +91,18 @@ class AgentDesk:
             )
         agent.wrap_until += seconds
         self._d.timers.push(agent.wrap_until, "wrap", agent.profile.id, 0)
+
+    def cancel_pending(self, agent_id: str) -> None:
+        """Forget the change asked for during the call: ready when the wrap-up ends."""
+        self._logged_in(agent_id).pending = None
+
+    def finish_wrap_up(self, agent_id: str) -> None:
+        """The agent is done with after-call work: the change asked for during the call
+        (a break, a logout), else ready."""
+        agent = self._logged_in(agent_id)
+        if agent.state != AgentState.WRAP_UP:
+            raise AcdError("not_in_wrap_up", f"agent {agent_id} is {agent.state}, not in wrap-up")
+        self._d.release(agent)
 
     def set_reachable(self, agent_id: str, reachable: bool) -> None:
         d = self._d

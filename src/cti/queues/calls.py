@@ -4,6 +4,7 @@ callbacks, overflow, and what the timers of a waiting or ringing call do when th
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from cti.queues.dispatch import Dispatcher
@@ -23,9 +24,10 @@ from cti.queues.events import (
     OfferFailure,
     OverflowCall,
 )
+from cti.queues.explain import fixed_why
 from cti.queues.models import MISSED, UNREACHABLE, AgentState
 from cti.queues.routing import fits, steps_due
-from cti.queues.state import Call, Queue
+from cti.queues.state import Agent, Call, Queue
 from cti.queues.timers import TimerKind
 
 
@@ -48,6 +50,60 @@ class CallDesk:
         d.calls[call_id] = call
         q.stats.offered += 1
         self._enqueue(call, q)
+
+    def call_out(self, call_id: str, agent_id: str, number: str, task: bool) -> None:
+        """The agent calls a citizen: its phone rings first, then the number is dialled
+        (the callback's way). The agent must be free: ready, or not ready (a break it
+        keeps after the call). The call belongs to the agent's first queue for its
+        ring and wrap-up times, but counts in none of the queue's inbound figures. A
+        `task` call (not her own click-to-call) keeps the outbound policy: inbound first,
+        and no more task calls at once than the lines lent to them."""
+        d = self._d
+        if call_id in d.calls:
+            raise AcdError("duplicate_call", f"call {call_id} is already in the ACD")
+        if not number or len(number) > 32:
+            raise AcdError("bad_number", f"number must be 1-32 characters, got {number!r}")
+        agent = d.agent(agent_id)
+        if agent.state == AgentState.LOGGED_OUT:
+            raise AcdError("agent_logged_out", f"agent {agent_id} is logged out")
+        if agent.state not in (AgentState.READY, AgentState.NOT_READY) or agent.call:
+            raise AcdError("agent_busy", f"agent {agent_id} is {agent.state}, not free to call")
+        if not agent.reachable:
+            raise AcdError("agent_unreachable", f"agent {agent_id}: the phone is not reachable")
+        if not agent.profile.queues:
+            raise AcdError("no_queue", f"agent {agent_id} serves no queue")
+        if task:
+            self._outbound_allowed(agent, d.now)
+        if agent.state == AgentState.NOT_READY:
+            agent.pending = (AgentState.NOT_READY, agent.reason)  # back on the break after
+        self._seq += 1
+        call = Call(call_id, agent.profile.queues[0], 0, d.now, d.now, self._seq)
+        call.outbound, call.task, call.callback_number = True, task, number
+        d.calls[call_id] = call
+        d.offer(call, agent, fixed_why("outbound", call, agent, d.now))
+
+    def adopt_call_out(self, call_id: str, agent_id: str, number: str, talking: bool) -> None:
+        """An agent's own call Asterisk still has that this ACD never saw (the CTI
+        restarted): her phone (and the citizen's) ringing, or (`talking`) connected."""
+        d = self._d
+        if call_id in d.calls:
+            return
+        agent = d.agent(agent_id)
+        if agent.call is not None:
+            raise AcdError("agent_busy", f"agent {agent_id} has call {agent.call.id} already")
+        if not agent.profile.queues:
+            raise AcdError("no_queue", f"agent {agent_id} serves no queue")
+        self._seq += 1
+        call = Call(call_id, agent.profile.queues[0], 0, d.now, d.now, self._seq)
+        call.outbound, call.callback_number, call.calling_back = True, number, True
+        d.calls[call_id] = call
+        if talking:
+            call.state, call.agent, call.answered_at = "connected", agent, d.now
+            call.epoch += 1
+            agent.call = call
+            d.set_state(agent, AgentState.ON_CALL, None)
+        else:
+            d.adopt_offer(call, agent)
 
     def adopt(
         self,
@@ -95,8 +151,9 @@ class CallDesk:
         call.epoch += 1
         call.answered_at = d.now
         wait = d.now - call.entered
-        q.stats.record_answer(wait, q.config.service_level_s)
-        agent.stats.answered += 1
+        if not call.outbound:
+            q.stats.record_answer(wait, q.config.service_level_s)
+            agent.stats.answered += 1
         d.set_state(agent, AgentState.ON_CALL, None)
         matched = fits(agent.profile, q.requirements[0]) is not None
         d.out.events.append(CallAnswered(d.now, call.id, q.name, agent.profile.id, wait, matched))
@@ -147,7 +204,7 @@ class CallDesk:
         d.calls[call.id] = handed
         d.routing.queues[call.queue].stats.offered += 1
         d.out.events.append(CallTransferred(d.now, call.id, call.queue, first.profile.id, agent_id))
-        d.offer(handed, target)
+        d.offer(handed, target, fixed_why("transfer", handed, target, d.now))
 
     def caller_hung_up(self, call_id: str) -> None:
         d = self._d
@@ -169,15 +226,29 @@ class CallDesk:
                 agent.call = None
                 d.release(agent)
 
-    def callback_accepted(self, call_id: str, number: str) -> None:
+    def callback_accepted(self, call_id: str, number: str, scheduled_at: float | None) -> None:
         d = self._d
         call = d.call(call_id)
         if call.state == "connected":
             raise AcdError("call_connected", f"call {call_id} is already answered")
         if not number or len(number) > 32:
             raise AcdError("bad_number", f"callback number must be 1-32 characters, got {number!r}")
-        call.callback_number = number
-        d.out.events.append(CallbackAccepted(d.now, call.id, call.queue, number))
+        if scheduled_at is None:
+            call.callback_number = number
+        else:
+            # A time picked in the IVR: the store's scheduled-callback task calls back
+            # then; the call leaves the line now (an agent ringing for it is freed).
+            q = d.routing.queues[call.queue]
+            agent = call.agent
+            if call.state == "waiting":
+                d.routing.remove_waiting(call, q)
+            d.forget(call)
+            q.stats.overflowed += 1  # out of the line unanswered, to a callback
+            if agent is not None:
+                d.out.commands.append(CancelOffer(call.id, agent.profile.id))
+                agent.call = None
+                d.release(agent)
+        d.out.events.append(CallbackAccepted(d.now, call.id, call.queue, number, scheduled_at))
 
     # --- timers --------------------------------------------------------------------------
 
@@ -204,6 +275,8 @@ class CallDesk:
             if agent is not None:
                 d.routing.remove_waiting(call, q)
                 d.offer(call, agent)
+        elif kind == "guard":
+            pass  # the reservation group's rules see the wait: the step's settling acts
         elif kind == "max_wait":
             if not call.overflow_offered and call.callback_number is None:
                 self._overflow(call, q, "max_wait")
@@ -215,6 +288,53 @@ class CallDesk:
             d.timers.push(d.now + every, "announce", call.id, call.epoch)
 
     # --- internals -------------------------------------------------------------------------
+
+    def outbound_refusal(self, agent_id: str, now: float) -> AcdError | None:
+        """Why a task call by this agent would be refused now (None: it would not)."""
+        agent = self._d.agents.get(agent_id)
+        if agent is None:
+            return AcdError("unknown_agent", f"no agent {agent_id!r}")
+        try:
+            self._outbound_allowed(agent, now)
+        except AcdError as exc:
+            return exc
+        return None
+
+    def _outbound_allowed(self, agent: Agent, now: float) -> None:
+        """The outbound policy for task calls: a free line, enough colleagues of her
+        queues left ready, and no caller of her queues waiting beyond the limit."""
+        d = self._d
+        policy = d.config.outbound
+        lines = sum(1 for c in d.calls.values() if c.task)
+        if lines >= policy.max_lines:
+            raise AcdError("lines_busy", f"{lines} task calls already use the lines lent to them")
+        mine = set(agent.profile.queues)
+        colleagues = (
+            other
+            for other in d.agents.values()
+            if other is not agent
+            and other.state == AgentState.READY
+            and mine.intersection(other.profile.queues)
+        )
+        # Counted up to the reserve only: with 1,000 agents most checks end after a few.
+        ready = sum(1 for _ in itertools.islice(colleagues, policy.keep_ready))
+        if ready < policy.keep_ready:
+            raise AcdError(
+                "inbound_reserve",
+                f"{ready} other agents of her queues are ready; {policy.keep_ready}"
+                " must stay ready for inbound callers",
+            )
+        for name in agent.profile.queues:
+            q = d.routing.queues.get(name)
+            if q is None:
+                continue
+            longest = max((now - d.calls[cid].entered for _, cid in q.waiting), default=0.0)
+            if longest > policy.inbound_wait_limit_s:
+                raise AcdError(
+                    "inbound_waiting",
+                    f"a caller of {name} has waited {longest:.0f} s (over"
+                    f" {policy.inbound_wait_limit_s:.0f} s): inbound calls come first",
+                )
 
     def _connected(self, call_id: str) -> Call:
         call = self._d.call(call_id)
@@ -232,9 +352,9 @@ class CallDesk:
         """A new call in `q`: to an agent at once, else in line (or overflow if full)."""
         d = self._d
         call.step = steps_due(q.config, d.now - call.entered)  # 0 but for adopted calls
-        agent = d.routing.pick_agent(call, q)
-        if agent is not None:
-            d.offer(call, agent)
+        choice = d.pick_agent(call, q)
+        if choice is not None:
+            d.offer(call, *choice)
             return
         limit = q.config.max_length
         if limit is not None and len(q.waiting) >= limit and q.config.overflow:
@@ -270,7 +390,8 @@ class CallDesk:
             d.requeue(call, agent, "caller_left")
             return
         d.forget(call)
-        q.stats.callbacks_failed += 1
+        if not call.outbound:
+            q.stats.callbacks_failed += 1
         d.out.events.append(CallbackFailed(d.now, call.id, q.name, agent.profile.id))
         d.release(agent)
 

@@ -53,6 +53,7 @@ class CommandRunner:
         self._callback_failed = callback_failed  # the agent's phone did not take a callback
         self._commands: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE)
         self.dropped_commands = 0
+        self._originating: set[asyncio.Task[None]] = set()
 
     def put(self, command: Command) -> None:
         """Queue a command; a full queue drops it (counted and logged), never blocks."""
@@ -63,17 +64,31 @@ class CommandRunner:
             log.error("acd.command_dropped", command=command.to_dict(), queued=COMMAND_QUEUE)
 
     async def run(self) -> None:
-        while True:
-            command = await self._commands.get()
-            try:
-                await self._execute(command)
-            except OriginateFailed as exc:
+        try:
+            while True:
+                command = await self._commands.get()
                 if isinstance(command, PlaceCallback):
-                    cause = _ORIGINATE_FAILURES.get(exc.reason_code, "unreachable")
-                    self._callback_failed(command.call, cause)
-            except AmiError as exc:
-                # The channel may be gone already (its Hangup event tells the ACD).
-                log.warning("acd.command_failed", command=command.to_dict(), error=str(exc))
+                    # Its answer comes when the agent's phone is answered or gives up
+                    # (seconds): the commands behind it must not wait for it.
+                    task = asyncio.create_task(self._run(command), name="acd-originate")
+                    self._originating.add(task)
+                    task.add_done_callback(self._originating.discard)
+                else:
+                    await self._run(command)
+        finally:
+            for task in list(self._originating):
+                task.cancel()
+
+    async def _run(self, command: Command) -> None:
+        try:
+            await self._execute(command)
+        except OriginateFailed as exc:
+            if isinstance(command, PlaceCallback):
+                cause = _ORIGINATE_FAILURES.get(exc.reason_code, "unreachable")
+                self._callback_failed(command.call, cause)
+        except AmiError as exc:
+            # The channel may be gone already (its Hangup event tells the ACD).
+            log.warning("acd.command_failed", command=command.to_dict(), error=str(exc))
 
     async def _execute(self, command: Command) -> None:
         ami = self._ami
@@ -100,8 +115,11 @@ class CommandRunner:
             await redirect(ami, leg.channel, CONNECT)
         elif isinstance(command, CancelOffer):
             leg = self._legs.callers.get(command.call)
+            placed = self._legs.placed.get(command.call)
             if leg is not None:
                 await redirect(ami, leg.channel, HOLD)
+            elif placed is not None:  # an agent's own call or a callback: no caller to hold
+                await ami.send_action({"Action": "Hangup", "Channel": placed.channel})
         elif isinstance(command, OverflowCall):
             context = OVERFLOW_CONTEXTS.get(command.action)
             leg = self._legs.callers.get(command.call)
@@ -116,6 +134,8 @@ class CommandRunner:
                     "Exten": "s",
                     "Priority": "1",
                     "Async": "true",
+                    # Her phone rings as long as the ACD's ring guard expects.
+                    "Timeout": str(round(command.ring_timeout_s * 1000)),
                     "Variable": [
                         f"CTI_CALL_ID={command.call}",
                         f"CTI_CALLBACK_NUMBER={command.number}",

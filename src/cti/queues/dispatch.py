@@ -9,6 +9,7 @@ import math
 from cti.queues.errors import AcdError
 from cti.queues.events import (
     AgentStateChanged,
+    CallbackFailed,
     CallCompleted,
     CallOffered,
     CallRequeued,
@@ -17,14 +18,19 @@ from cti.queues.events import (
     Decisions,
     PlaceCallback,
 )
+from cti.queues.explain import Explanations, Why, fixed_why, relaxation_why
 from cti.queues.models import UNREACHABLE, AcdConfig, AgentState
-from cti.queues.routing import Routing, min_level, steps_due
+from cti.queues.modes import NO_GUARD, Modes
+from cti.queues.routing import Routing, fits, min_level, steps_due
 from cti.queues.state import Agent, Call, Queue
 from cti.queues.timers import Timers
 
 # The PBX reports a ring-no-answer at the ring timeout; if it says nothing for this
 # much longer, the ACD withdraws the offer itself so an agent can never stay reserved.
 RING_GRACE_S = 5.0
+# How long `[cti-callback]` lets the citizen's phone ring (its Dial timeout, 30 s), and
+# the trunk's set-up before it rings.
+CITIZEN_RING_S = 35.0
 
 
 class Dispatcher:
@@ -41,6 +47,8 @@ class Dispatcher:
         self.agents: dict[str, Agent] = {}
         self.calls: dict[str, Call] = {}
         self.routing = Routing(config, self.calls)
+        self.modes = Modes(config, self.routing, self.calls)
+        self.explanations = Explanations()
         for profile in config.agents:
             self.agents[profile.id] = Agent(profile, since=now)
 
@@ -68,6 +76,14 @@ class Dispatcher:
         if call is None:
             raise AcdError("unknown_call", f"no call {call_id!r} in the ACD")
         return call
+
+    # --- routing modes -------------------------------------------------------------------
+
+    def pick_agent(self, call: Call, q: Queue) -> tuple[Agent, Why | None] | None:
+        return self.modes.pick_agent(call, q, self.now)
+
+    def settle(self) -> None:
+        self.modes.settle(self.now, self.offer)
 
     # --- agents --------------------------------------------------------------------------
 
@@ -118,30 +134,37 @@ class Dispatcher:
 
     # --- offers --------------------------------------------------------------------------
 
-    def offer(self, call: Call, agent: Agent) -> None:
-        """Reserve the agent, then tell the PBX to ring it (or to place the callback)."""
+    def offer(self, call: Call, agent: Agent, why: Why | None = None) -> None:
+        """Reserve the agent, then tell the PBX to ring it (or to place the callback);
+        `why` explains the choice (None: the relaxation mode's, built here)."""
         q = self.routing.queues[call.queue]
         now = self.now
+        if why is None:
+            helper = fits(agent.profile, q.requirements[0]) is None
+            spare = self.routing.spare(agent) if helper else None
+            why = relaxation_why(q, call, agent, now, spare)
+        self.explanations.add(call.id, now, why)
         call.state, call.agent, call.offered_at = "offered", agent, now
         call.epoch += 1
         agent.call = call
-        agent.stats.offered += 1
+        if not call.outbound:
+            agent.stats.offered += 1
         self.set_state(agent, AgentState.RESERVED, None)
         cfg = q.config
         who = agent.profile
         level = min_level(who, cfg.skills)
-        self.out.events.append(CallOffered(now, call.id, q.name, who.id, now - call.entered, level))
+        waited = now - call.entered
+        self.out.events.append(CallOffered(now, call.id, q.name, who.id, waited, level, why))
         number = call.callback_number
         call.calling_back = number is not None
+        ring_s = who.ring_timeout_s or cfg.ring_timeout_s
+        guard_s = ring_s + RING_GRACE_S
         if number is not None:
-            self.out.commands.append(
-                PlaceCallback(call.id, who.id, who.endpoint, number, cfg.ring_timeout_s)
-            )
+            self.out.commands.append(PlaceCallback(call.id, who.id, who.endpoint, number, ring_s))
+            guard_s += CITIZEN_RING_S  # the agent answers, then the citizen's phone rings
         else:
-            self.out.commands.append(
-                ConnectToAgent(call.id, who.id, who.endpoint, cfg.ring_timeout_s)
-            )
-        self.timers.push(now + cfg.ring_timeout_s + RING_GRACE_S, "ring", call.id, call.epoch)
+            self.out.commands.append(ConnectToAgent(call.id, who.id, who.endpoint, ring_s))
+        self.timers.push(now + guard_s, "ring", call.id, call.epoch)
 
     def adopt_offer(self, call: Call, agent: Agent) -> None:
         """A ring already under way (found after a restart): reserve the agent and guard
@@ -153,18 +176,31 @@ class Dispatcher:
         self.set_state(agent, AgentState.RESERVED, None)
         level = min_level(agent.profile, q.config.skills)
         waited = self.now - call.entered
+        why = fixed_why("adopted", call, agent, self.now)
+        self.explanations.add(call.id, self.now, why)
         self.out.events.append(
-            CallOffered(self.now, call.id, q.name, agent.profile.id, waited, level)
+            CallOffered(self.now, call.id, q.name, agent.profile.id, waited, level, why)
         )
-        self.timers.push(
-            self.now + q.config.ring_timeout_s + RING_GRACE_S, "ring", call.id, call.epoch
-        )
+        ring_s = agent.profile.ring_timeout_s or q.config.ring_timeout_s
+        guard_s = ring_s + RING_GRACE_S + (CITIZEN_RING_S if call.callback_number else 0.0)
+        self.timers.push(self.now + guard_s, "ring", call.id, call.epoch)
 
     def ring_failed(self, call: Call, agent: Agent, cause: str, reason: str) -> None:
-        agent.stats.missed += 1
         agent.call = None
+        if call.outbound:  # the agent's own call: not a missed offer, and over
+            self.call_out_failed(call, agent)
+            self.release(agent)
+            return
+        agent.stats.missed += 1
         self.set_state(agent, AgentState.NOT_READY, reason)
         self.requeue(call, agent, cause)
+
+    def call_out_failed(self, call: Call, agent: Agent) -> None:
+        """An agent's outbound call that never connected (its phone or the citizen did
+        not answer) is over; the agent's state is the caller's to set."""
+        self.forget(call)
+        q = self.routing.queues[call.queue]
+        self.out.events.append(CallbackFailed(self.now, call.id, q.name, agent.profile.id))
 
     def withdraw(self, agent: Agent, cause: str, new: AgentState, reason: str | None) -> None:
         """The ringing agent went away: stop the ringing, give the call back its place."""
@@ -173,16 +209,19 @@ class Dispatcher:
         agent.call = None
         self.out.commands.append(CancelOffer(call.id, agent.profile.id))
         self.set_state(agent, new, reason)
-        self.requeue(call, agent, cause)
+        if call.outbound:
+            self.call_out_failed(call, agent)
+        else:
+            self.requeue(call, agent, cause)
 
     def requeue(self, call: Call, agent: Agent, cause: str) -> None:
         """An offer ended unanswered: another agent, else back in line at its place."""
         q = self.routing.queues[call.queue]
         self.out.events.append(CallRequeued(self.now, call.id, q.name, agent.profile.id, cause))
         call.step = steps_due(q.config, self.now - call.entered)
-        other = self.routing.pick_agent(call, q)
+        other = self.pick_agent(call, q)
         if other is not None:
-            self.offer(call, other)
+            self.offer(call, *other)
         else:
             self.insert(call, q)
 
@@ -198,7 +237,11 @@ class Dispatcher:
     def schedule_waiting(self, call: Call, q: Queue) -> None:
         cfg = q.config
         waited = self.now - call.entered
-        if call.step < len(cfg.relaxation):
+        guard_s = self.modes.guard_s(q)
+        if guard_s != NO_GUARD:  # a reservation group: the guard instead of relaxation
+            if guard_s is not None:
+                self.timers.push(call.entered + guard_s, "guard", call.id, call.epoch)
+        elif call.step < len(cfg.relaxation):
             self.timers.push(
                 call.entered + cfg.relaxation[call.step].after_s, "relax", call.id, call.epoch
             )
@@ -228,11 +271,14 @@ class Dispatcher:
         talk = self.now - call.answered_at
         self.forget(call)
         agent.call = None
-        q.stats.record_completion(talk, q.config.wrap_up_s)
+        if not call.outbound:
+            q.stats.record_completion(talk, q.config.wrap_up_s)
         self.out.events.append(CallCompleted(self.now, call.id, q.name, agent.profile.id, talk))
-        if q.config.wrap_up_s > 0:
+        own = agent.profile.wrap_up_s
+        wrap_s = q.config.wrap_up_s if own is None else own
+        if wrap_s > 0:
             self.set_state(agent, AgentState.WRAP_UP, None)
-            agent.wrap_until = self.now + q.config.wrap_up_s
+            agent.wrap_until = self.now + wrap_s
             self.timers.push(agent.wrap_until, "wrap", agent.profile.id, 0)
         else:
             self.release(agent)

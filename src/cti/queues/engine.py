@@ -20,13 +20,15 @@ Invariant after every step: no ready agent may serve any waiting call.
 
 The parts: `Acd` (this module) is the public face and runs the clock; agents.py and
 calls.py take the requests of each side; dispatch.py holds the shared state and the
-moves where an agent and a call meet; routing.py the choices; timers.py the timers.
+moves where an agent and a call meet; routing.py the choices; timers.py the timers;
+reservation.py the reservation groups' rules (run after every request and timer) and
+explain.py the explanation of every offer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ParamSpec
+from typing import Any, ParamSpec
 
 from cti.queues.agents import AgentDesk
 from cti.queues.calls import CallDesk
@@ -47,15 +49,27 @@ class Acd:
         self._d = Dispatcher(config, now)
         self._agents = AgentDesk(self._d)
         self._calls = CallDesk(self._d)
+        self._phones: dict[str, str] | None = None  # endpoint -> agent, made when asked
+
+    def agent_of(self, endpoint: str) -> str | None:
+        """The agent whose phone `endpoint` (`PJSIP/a1`) is, or None: asked for most AMI
+        events, so looked up, not searched among 1,000 agents."""
+        if self._phones is None:
+            self._phones = {}
+            for a in self._d.agents.values():  # two on one phone: the first, as before
+                self._phones.setdefault(a.profile.endpoint, a.profile.id)
+        return self._phones.get(endpoint)
 
     # --- agents --------------------------------------------------------------------
 
     def upsert_agent(self, profile: AgentProfile, now: float) -> Decisions:
         """Add an agent or change its endpoint, skills or queues (applies at once)."""
+        self._phones = None
         return self._step(now, self._agents.upsert, profile)
 
     def remove_agent(self, agent_id: str, now: float) -> Decisions:
         """Take an agent out of the center; only a logged-out agent can be removed."""
+        self._phones = None
         return self._step(now, self._agents.remove, agent_id)
 
     def login(self, agent_id: str, now: float, ready: bool = False) -> Decisions:
@@ -67,8 +81,18 @@ class Acd:
         return self._step(now, self._agents.set_ready, agent_id)
 
     def set_not_ready(self, agent_id: str, reason: str, now: float) -> Decisions:
-        """Not ready with a reason; on a call it applies after wrap-up; ringing declines."""
+        """Not ready with a reason; on a call or in wrap-up it applies when the wrap-up
+        ends (instead of ready); ringing declines the call."""
         return self._step(now, self._agents.set_not_ready, agent_id, reason)
+
+    def cancel_pending(self, agent_id: str, now: float) -> Decisions:
+        """Forget a not-ready or logout asked for during the call or wrap-up."""
+        return self._step(now, self._agents.cancel_pending, agent_id)
+
+    def finish_wrap_up(self, agent_id: str, now: float) -> Decisions:
+        """End the agent's wrap-up: what it asked for meanwhile (not ready, logout),
+        else ready. `set_ready` instead means ready now, whatever was asked."""
+        return self._step(now, self._agents.finish_wrap_up, agent_id)
 
     def logout(self, agent_id: str, now: float) -> Decisions:
         """Log out; on a call it applies after wrap-up; ringing gives the call back."""
@@ -87,6 +111,27 @@ class Acd:
     def call_arrived(self, call_id: str, queue: str, now: float, priority: int = 0) -> Decisions:
         """A caller is on hold for `queue` (priority adds to the queue's base priority)."""
         return self._step(now, self._calls.arrived, call_id, queue, priority)
+
+    def call_out(
+        self, call_id: str, agent_id: str, number: str, now: float, task: bool = False
+    ) -> Decisions:
+        """The agent (ready or not ready) calls `number`: its phone rings, then the
+        citizen's; the call counts in no queue's inbound figures. A `task` call keeps
+        the outbound policy (`AcdConfig.outbound`: inbound first, lines)."""
+        return self._step(now, self._calls.call_out, call_id, agent_id, number, task)
+
+    def outbound_refusal(self, agent_id: str, now: float) -> str | None:
+        """The code a task call by this agent would be refused with now, or None: the
+        outbound policy asked without placing anything (previews ask it first)."""
+        refusal = self._calls.outbound_refusal(agent_id, now)
+        return None if refusal is None else refusal.code
+
+    def adopt_call_out(
+        self, call_id: str, agent_id: str, number: str, now: float, talking: bool
+    ) -> Decisions:
+        """An agent's own call the PBX has that this ACD does not know (after a CTI
+        restart): ringing, or talking with the citizen."""
+        return self._step(now, self._calls.adopt_call_out, call_id, agent_id, number, talking)
 
     def adopt_call(
         self,
@@ -136,9 +181,13 @@ class Acd:
         """The citizen's channel is gone. Waiting or ringing: abandoned; talking: ended."""
         return self._step(now, self._calls.caller_hung_up, call_id)
 
-    def callback_accepted(self, call_id: str, number: str, now: float) -> Decisions:
-        """The caller took the callback offer: the call keeps its place, the line may drop."""
-        return self._step(now, self._calls.callback_accepted, call_id, number)
+    def callback_accepted(
+        self, call_id: str, number: str, now: float, scheduled_at: float | None = None
+    ) -> Decisions:
+        """The caller took the callback offer: the call keeps its place, the line may drop.
+        With a time picked in the IVR (`scheduled_at`, Unix seconds) the call leaves the
+        line instead: the store turns the event into a scheduled-callback task."""
+        return self._step(now, self._calls.callback_accepted, call_id, number, scheduled_at)
 
     def tick(self, now: float) -> Decisions:
         """Run the timers due up to `now`."""
@@ -174,7 +223,20 @@ class Acd:
 
     def may_serve(self, agent_id: str, call_id: str) -> bool:
         """Would this agent, if ready, be allowed to take this call now?"""
-        return self._d.routing.may_serve(self._d.agent(agent_id), self._d.call(call_id))
+        d = self._d
+        return d.modes.may_serve(d.agent(agent_id), d.call(call_id), d.now)
+
+    def routing_explanations(self, call_id: str) -> list[dict[str, Any]]:
+        """Why each agent was offered this call (its latest offers, oldest first; [] for
+        a call not routed lately): the candidates, availability, reserves and rule."""
+        return self._d.explanations.of(call_id)
+
+    def waiting_explanation(self, call_id: str) -> dict[str, Any] | None:
+        """Why a call still waits (as of the last step; None: not waiting)."""
+        call = self._d.calls.get(call_id)
+        if call is None or call.state != "waiting":
+            return None
+        return {"at": self._d.now, **self._d.modes.waiting_why(call, self._d.now)}
 
     def may_take(self, agent_id: str, call_id: str) -> bool:
         """Could this agent be handed this call now (ready, reachable, not its own)?"""
@@ -207,6 +269,7 @@ class Acd:
         A refused request raises; what the timers decided goes out with the next step."""
         self._advance(now)
         request(*args, **kwargs)
+        self._d.settle()
         return self._d.flush()
 
     def _advance(self, now: float) -> None:
@@ -220,4 +283,5 @@ class Acd:
                 self._agents.wrap_up_due(ident)
             else:
                 self._calls.timer_due(kind, ident, epoch)
+            d.settle()
         d.now = now

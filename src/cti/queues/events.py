@@ -134,6 +134,9 @@ class CallOffered(_Record):
     agent: str
     waited_s: float
     level: int  # the agent's lowest level over the queue's required skills (10 if none)
+    # Why this agent (cti.queues.explain): candidates, availability, reserves, the rule.
+    # Not part of the event's identity: equal offers compare equal whatever the reasons.
+    why: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +227,9 @@ class CallbackAccepted(_Record):
     call: str
     queue: str
     number: str
+    # The time the citizen picked in the IVR (Unix seconds, wall clock): a scheduled
+    # callback task, the call leaves the line. None: as soon as an agent is free.
+    scheduled_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

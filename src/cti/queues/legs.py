@@ -24,6 +24,8 @@ class Legs:
     agent_leg_of: dict[str, str] = field(default_factory=dict)  # its uniqueid -> call id
     variables: dict[str, dict[str, str]] = field(default_factory=dict)  # uniqueid -> CTI_* seen
     calling_back: set[str] = field(default_factory=set)  # calls whose callback is being placed
+    # call id -> the agent's leg the ACD placed for it (a callback, her own call)
+    placed: dict[str, Leg] = field(default_factory=dict)
 
     def add_agent_leg(self, call: str, leg: Leg) -> None:
         self.agent_legs[call] = leg

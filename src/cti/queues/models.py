@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from cti.config import load_yaml_model
+from cti.config import Names, load_yaml_model
 
 
 class AgentState(enum.StrEnum):
@@ -89,6 +89,7 @@ class Overflow(_Model):
 class QueueConfig(_Model):
     """A routing target and its rules."""
 
+    names: Names = Field(default_factory=dict)  # as people see it, per language
     skills: dict[Name, Level] = Field(default_factory=dict)  # required skill -> min level
     priority: int = Field(default=0, ge=-100, le=100)
     relaxation: tuple[RelaxationStep, ...] = ()
@@ -115,13 +116,52 @@ class QueueConfig(_Model):
         return self
 
 
+class OutboundPolicy(_Model):
+    """Calls the centre places for tasks (telling citizens a result): inbound first.
+    An agent's own click-to-call is hers to decide and is not held back."""
+
+    # No task call takes an agent while a caller of one of her queues has waited longer.
+    inbound_wait_limit_s: NonNegative = 20.0
+    # Task calls in progress at once (lines of the trunk the centre lends them).
+    max_lines: Annotated[int, Field(ge=0, le=1000)] = 10
+    # Agents of her queues who must stay ready for inbound callers when she takes one.
+    keep_ready: Annotated[int, Field(ge=0, le=1000)] = 0
+
+
+class ReservationGroup(_Model):
+    """Queues routed by availability-based reservation (docs/acd.md, "Reservation").
+
+    Each queue's *pool* is the agents whose home queue (first queue) it is. A call goes
+    to its own pool when an agent there is ready or ends wrap-up within `service_level_s`;
+    otherwise it may borrow an agent of another pool of the group only while that pool
+    keeps more than `queues[pool]` agents available, and only while some uncovered call
+    can still be answered within `service_level_s`. From `guard_s` of waiting on, any
+    agent of the queue may take it, reserves or not.
+    """
+
+    queues: dict[Name, Annotated[int, Field(ge=0, le=100)]]  # queue (pool) -> reserve
+    service_level_s: Positive = 20.0
+    guard_s: Positive | None = 180.0
+
+    @model_validator(mode="after")
+    def _some(self) -> Self:
+        if not self.queues:
+            raise ValueError("a reservation group needs at least one queue")
+        return self
+
+
 class AgentProfile(_Model):
     """Who an agent is to the ACD: phone endpoint, skills, queues in preference order."""
 
     id: Name
     endpoint: str = Field(min_length=1, max_length=128)  # e.g. PJSIP/agent-1001
+    name: str | None = Field(default=None, min_length=1, max_length=128)  # as people see it
     skills: dict[Name, Level] = Field(default_factory=dict)
     queues: tuple[Name, ...] = ()
+    # The agent's own after-call work and ring time, over the queue's (None: the
+    # queue's). Amazon Connect sets ACW per user; the demo's person works at human pace.
+    wrap_up_s: NonNegative | None = None
+    ring_timeout_s: Positive | None = None
 
 
 class AcdConfig(_Model):
@@ -139,6 +179,9 @@ class AcdConfig(_Model):
     # requirements it meets: it takes a call it is expert for unless another has
     # waited match_bonus / ageing_per_s seconds longer (default: 1 point = 60 s).
     match_bonus: NonNegative = 1.0
+    # Queue groups routed by availability-based reservation instead of relaxation.
+    groups: dict[Name, ReservationGroup] = Field(default_factory=dict)
+    outbound: OutboundPolicy = OutboundPolicy()
     agents: tuple[AgentProfile, ...] = ()
 
     @model_validator(mode="after")
@@ -152,6 +195,14 @@ class AcdConfig(_Model):
                     )
                 elif queue.overflow.target == name:
                     problems.append(f"queue {name}: overflow target is the queue itself")
+        grouped: dict[str, str] = {}
+        for group_name, group in self.groups.items():
+            for name in group.queues:
+                if name not in self.queues:
+                    problems.append(f"group {group_name}: {name!r} is not a queue")
+                elif name in grouped:
+                    problems.append(f"group {group_name}: queue {name} is in {grouped[name]}")
+                grouped.setdefault(name, group_name)
         clash = SYSTEM_REASONS & set(self.not_ready_reasons)
         if clash:
             problems.append(f"not_ready_reasons: {sorted(clash)} are reserved for the ACD")

@@ -24,6 +24,7 @@ from cti.queues.events import (
 )
 from cti.queues.legs import Leg, Legs
 
+UP = 6  # ChannelState of an answered channel
 log = structlog.get_logger(__name__)
 
 _DIAL_FAILURES: dict[str, OfferFailure] = {
@@ -32,6 +33,15 @@ _DIAL_FAILURES: dict[str, OfferFailure] = {
     "CONGESTION": "unreachable",
     "CHANUNAVAIL": "unreachable",
 }
+
+
+def _unix_time(value: str) -> float | None:
+    """CTI_CALLBACK_AT: the time the citizen picked (Unix seconds); "" or junk: none."""
+    try:
+        at = float(value)
+    except ValueError:
+        return None
+    return at if 0 < at < 1e11 else None
 
 
 class Subscribable(Protocol):
@@ -72,6 +82,7 @@ class PbxEventHandler:
             self._arrived(e, seen)
         elif name == "CTI_CALL_ID" and value:
             self._legs.call_of[e.uniqueid] = value  # the agent leg of a callback
+            self._legs.placed[value] = Leg(e.channel, e.uniqueid)
         elif call is None:
             return
         elif name == "CTI_DIAL_RESULT" and value in _DIAL_FAILURES:
@@ -80,7 +91,8 @@ class PbxEventHandler:
             else:
                 self._try(lambda: self.acd.offer_failed(call, _DIAL_FAILURES[value], self._now()))
         elif name == "CTI_CALLBACK" and value:
-            self._try(lambda: self.acd.callback_accepted(call, value, self._now()))
+            at = _unix_time(seen.get("CTI_CALLBACK_AT", ""))  # the IVR sets it just before
+            self._try(lambda: self.acd.callback_accepted(call, value, self._now(), at))
 
     def _arrived(self, e: m.VarSet, seen: dict[str, str]) -> None:
         call = e.linkedid or e.uniqueid
@@ -139,6 +151,9 @@ class PbxEventHandler:
                 self._put(HangUpLeg(call, agent_leg.channel))
         else:
             legs.calling_back.discard(call)  # the callback's agent leg is gone
+            placed = legs.placed.get(call)
+            if placed is not None and placed.uniqueid == e.uniqueid:
+                del legs.placed[call]
         view = self.acd.call_view(call)
         if view is None:
             legs.calling_back.discard(call)
@@ -152,7 +167,11 @@ class PbxEventHandler:
         elif is_caller:
             # Abandoned; or, after accepting a callback, the ACD keeps the place.
             self._try(lambda: self.acd.caller_hung_up(call, self._now()))
-        # An agent's callback leg that ends unanswered: the OriginateResponse decides.
+        elif view.state == "offered" and view.callback_number is not None and e.channel_state == UP:
+            # The agent's leg placed for a callback or her own call was answered, then
+            # ended before the citizen answered (she hung up while it rang): the
+            # citizen was not reached. (A leg never answered: OriginateResponse decides.)
+            self._try(lambda: self.acd.caller_hung_up(call, self._now()))
 
     def _agent_leg_gone(self, uniqueid: str) -> None:
         call = self._legs.agent_leg_of.get(uniqueid)  # every Hangup asks: a lookup, not a scan

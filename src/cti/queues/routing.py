@@ -34,6 +34,8 @@ class Routing:
             step.reserve for q in config.queues.values() for step in q.relaxation
         )
         self._calls = calls  # every call in the ACD, by id (the waiting lines hold ids)
+        # Queues routed by reservation (reservation.py): an agent's own pick skips them.
+        self.grouped = frozenset(name for g in config.groups.values() for name in g.queues)
 
     # --- the choices -------------------------------------------------------------------
 
@@ -65,6 +67,8 @@ class Routing:
         bonus = self.config.match_bonus
         spare = self.spare(agent) if self.uses_reserves else 0
         for name in agent.profile.queues:
+            if name in self.grouped:
+                continue
             q = self.queues[name]
             expert = fits(agent.profile, q.requirements[0]) is not None
             shift = bonus if expert else 0.0
@@ -113,17 +117,27 @@ class Routing:
         self.update_ready(agent)
 
     def unindex(self, agent: Agent) -> None:
+        if agent.profile.queues:
+            home = self.queues[agent.profile.queues[0]]
+            home.pool_ready.pop(agent.profile.id, None)
+            home.pool_wrapping.pop(agent.profile.id, None)
         for name in agent.profile.queues:
             q = self.queues[name]
             q.members.pop(agent.profile.id, None)
+            q.not_ready.discard(agent.profile.id)
             _drop_ready(q, agent.profile.id)
 
     def update_ready(self, agent: Agent) -> None:
         """Put the agent in (or out of) its queues' routing order as its state says."""
         routable = agent.state == AgentState.READY and agent.reachable
         aid = agent.profile.id
+        if agent.profile.queues:
+            home = self.queues[agent.profile.queues[0]]
+            _keep(home.pool_ready, aid, agent, routable)
+            _keep(home.pool_wrapping, aid, agent, agent.state == AgentState.WRAP_UP)
         for name in agent.profile.queues:
             q = self.queues[name]
+            _keep_id(q.not_ready, aid, agent.state == AgentState.NOT_READY)
             if routable:
                 q.ready[aid] = agent
                 if fits(agent.profile, q.requirements[0]) is not None:
@@ -160,10 +174,24 @@ class Routing:
     @staticmethod
     def expected_wait(q: Queue, position: int) -> float | None:
         """position x expected handling time / agents working the queue (None: nobody)."""
-        working = sum(1 for a in q.members.values() if a.state != AgentState.NOT_READY)
+        working = len(q.members) - len(q.not_ready)
         if working == 0:
             return None
         return position * q.stats.handle_estimate_s / working
+
+
+def _keep(members: dict[str, Agent], aid: str, agent: Agent, keep: bool) -> None:
+    if keep:
+        members[aid] = agent
+    else:
+        members.pop(aid, None)
+
+
+def _keep_id(ids: set[str], aid: str, keep: bool) -> None:
+    if keep:
+        ids.add(aid)
+    else:
+        ids.discard(aid)
 
 
 def _drop_ready(q: Queue, aid: str) -> None:

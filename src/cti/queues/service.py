@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -104,6 +105,14 @@ class AcdService:
         """Send an answered call to an outside number."""
         await self._control.transfer_to_number(call, number)
 
+    def call_out(self, agent: str, number: str, task: bool = False) -> str:
+        """The agent calls a citizen (its phone first, then the number): a call of the
+        ACD, so the agent is on it and the record is the agent's; returns its id. A
+        `task` call keeps the outbound policy (inbound first, lines)."""
+        call = f"out-{uuid.uuid4().hex[:16]}"
+        self.run(partial(self.acd.call_out, call, agent, number, self.now(), task))
+        return call
+
     async def hold(self, call: str) -> None:
         """Music for the citizen; the agent's phone stays connected to the CTI."""
         await self._control.hold(call)
@@ -134,12 +143,17 @@ class AcdService:
 
     def agent_of(self, endpoint: str) -> str | None:
         """The agent whose phone `endpoint` is (`PJSIP/a1`), or None."""
-        return next((p.id for p in self.acd.profiles() if p.endpoint == endpoint), None)
+        return self.acd.agent_of(endpoint)
 
     def caller_channel(self, call: str) -> str | None:
         """The citizen's channel of a call in the ACD (None once it has hung up)."""
         leg = self._legs.callers.get(call)
         return leg.channel if leg else None
+
+    def placed_legs(self, call: str) -> list[str]:
+        """The uniqueids of the agent's legs the CTI placed for a call (a callback, an
+        agent's own call): such a call has no caller's line of its own."""
+        return [u for u, c in self._legs.call_of.items() if c == call]
 
     def summary(self) -> Summary:
         """The whole center at a glance (terminal, wallboard header, benchmarks)."""

@@ -49,6 +49,10 @@ class Call:
     epoch: int = 0
     callback_number: str | None = None
     calling_back: bool = False  # the current offer is the callback to the citizen
+    # An agent's own call to a citizen (click-to-call, a notification): never in a line,
+    # never in the queue's inbound figures; unanswered, it is over.
+    outbound: bool = False
+    task: bool = False  # placed for a task (not her own click-to-call): inbound first
     overflow_offered: bool = False
     held_since: float | None = None  # on hold (answered calls only)
 
@@ -65,8 +69,13 @@ class Queue:
     waiting: list[tuple[tuple[float, float, int], str]] = field(default_factory=list)
     ready: dict[str, Agent] = field(default_factory=dict)  # ready, reachable members
     members: dict[str, Agent] = field(default_factory=dict)  # logged-in members
+    not_ready: set[str] = field(default_factory=set)  # members not ready (expected wait)
     ready_experts: set[str] = field(default_factory=set)  # ready members at base level
     # `ready` in routing order: (-level or 0, idle since, id), and each member's key.
     ready_order: list[tuple[int, float, str]] = field(default_factory=list)
     ready_keys: dict[str, tuple[int, float, str]] = field(default_factory=dict)
+    # The queue's pool (agents whose home, first, queue it is): the ready ones and
+    # those in wrap-up, for reservation routing (reservation.py).
+    pool_ready: dict[str, Agent] = field(default_factory=dict)
+    pool_wrapping: dict[str, Agent] = field(default_factory=dict)
     stats: QueueStats = field(default_factory=QueueStats)

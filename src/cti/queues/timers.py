@@ -1,4 +1,5 @@
-"""The ACD's timers: relaxation steps, maximum wait, announcements, ring guard, wrap-up end.
+"""The ACD's timers: relaxation steps, maximum wait, announcements, ring guard, wrap-up end,
+the reservation groups' long-wait guard.
 
 A heap of (when, order, kind, agent or call id, epoch); a timer whose call has changed
 state since (another epoch) is stale and ignored when it fires.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import heapq
 from typing import Literal
 
-TimerKind = Literal["relax", "max_wait", "announce", "ring", "wrap"]
+TimerKind = Literal["relax", "max_wait", "announce", "ring", "wrap", "guard"]
 Timer = tuple[float, int, TimerKind, str, int]
 
 

@@ -19,6 +19,8 @@ class AgentView:
     call: str | None
     pending: str | None
     reachable: bool
+    pending_reason: str | None = None  # the not-ready reason asked for during the call
+    wrap_until: float | None = None  # when the wrap-up ends (ACD time), in wrap-up only
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,7 @@ class CallView:
     arrived: float
     callback_number: str | None
     held: bool = False
+    outbound: bool = False  # an agent's own call (click-to-call): in no queue's figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ def agent_view(a: Agent) -> AgentView:
         a.call.id if a.call else None,
         a.pending[0].value if a.pending else None,
         a.reachable,
+        a.pending[1] if a.pending else None,
+        a.wrap_until if a.state == AgentState.WRAP_UP else None,
     )
 
 
@@ -74,12 +79,17 @@ def call_view(c: Call) -> CallView:
         c.arrived,
         c.callback_number,
         c.held_since is not None,
+        c.outbound,
     )
 
 
 def queue_view(q: Queue, calls: Mapping[str, Call], now: float) -> QueueView:
     waits = [now - calls[cid].entered for _, cid in q.waiting]
-    ringing = sum(1 for a in q.members.values() if a.state == AgentState.RESERVED)
+    ringing = sum(
+        1
+        for a in q.members.values()
+        if a.state == AgentState.RESERVED and not (a.call and a.call.outbound)
+    )
     s = q.stats
     return QueueView(
         q.name,

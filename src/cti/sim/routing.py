@@ -27,7 +27,7 @@ from cti.queues.events import (
 from cti.queues.models import AcdConfig, AgentProfile, QueueConfig, RelaxationStep
 from cti.sim.workload import CallPlan, Workload, generate_calls
 
-_Kind = Literal["arrive", "answer", "hangup", "abandon"]
+_Kind = str  # arrive, answer, hangup, abandon; a subclass adds its own (cti.sim.campaign)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,7 @@ class RoutingResult:
     abandoned: int = 0
     overflowed: int = 0
     wait_answered_s: float = 0.0
+    waits: list[float] = field(default_factory=list)  # of answered calls, in answer order
     matched: int = 0
     ewt_error_s: list[float] = field(default_factory=list)
     decision_ns: list[int] = field(default_factory=list)
@@ -179,11 +180,19 @@ def simulate(
     result = RoutingResult()
     wl = workload if duration_s is None else workload.model_copy(update={"duration_s": duration_s})
     for rep in range(replications if replications is not None else workload.replications):
-        _Day(wl, scenario, rep, result, time_decisions).run()
+        run_day(wl, scenario, rep, result, time_decisions)
     return result
 
 
-class _Day:
+def run_day(
+    workload: Workload, scenario: Scenario, day: int, result: RoutingResult, timed: bool = False
+) -> None:
+    """Run one seeded day (seed + `day`) of the scenario, adding its figures to `result`;
+    `timed` also records how long each engine step took."""
+    Day(workload, scenario, day, result, timed).run()
+
+
+class Day:
     def __init__(
         self, workload: Workload, scenario: Scenario, rep: int, result: RoutingResult, timed: bool
     ) -> None:
@@ -233,6 +242,14 @@ class _Day:
                 self._apply(at, acd.offer_answered, call, at)
             elif kind == "hangup":
                 self._apply(at, acd.call_ended, call, at)
+            elif kind not in ("answer", "abandon"):
+                self._other(at, kind, call)
+
+    def _other(self, at: float, kind: str, call: str) -> None:
+        """An event of a subclass's own (the base has none)."""
+
+    def _more(self, at: float, decisions: Decisions) -> None:
+        """What a subclass does with a step's decisions besides the inbound calls'."""
 
     def _apply(self, at: float, method: Callable[..., Decisions], *args: object) -> None:
         if self.timed:
@@ -242,10 +259,13 @@ class _Day:
         else:
             decisions = method(*args)
         live = self.live
+        self._more(at, decisions)
         for command in decisions.commands:
             if isinstance(command, ConnectToAgent):
                 self._push(at, "answer", command.call)
         for event in decisions.events:
+            if getattr(event, "call", None) not in self.plans:
+                continue  # not an inbound call of the workload (agent states, a task's)
             if isinstance(event, CallAnswered):
                 live.discard(event.call)
                 plan = self.plans[event.call]
@@ -266,6 +286,7 @@ class _Day:
         r = self.result
         r.answered += 1
         r.wait_answered_s += event.wait_s
+        r.waits.append(event.wait_s)
         if event.wait_s <= self.workload.service_level_threshold_s:
             r.answered_in_sl += 1
         if self.skills[event.agent].get(plan.topic, 0) >= self.workload.required_level:
