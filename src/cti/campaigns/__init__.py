@@ -1,0 +1,1 @@
+"""Telephone survey campaigns (issue 21): the IVR calls citizens and asks a questionnaire."""
