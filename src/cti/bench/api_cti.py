@@ -11,6 +11,7 @@ process itself.
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import gc
 import importlib
 import os
@@ -108,6 +109,10 @@ async def _cti(
         gc.freeze()
     pipe.send(("up", api.port, rss_bytes()))
     cpu_at, seq_at = time.process_time(), core.bus.seq
+    # CTI_BENCH_PROFILE=PATH: a cProfile of the CTI over the measured calls, written to
+    # PATH.<desktops> (an experiment's tool, read with pstats; not what serve does).
+    profile_to = os.environ.get("CTI_BENCH_PROFILE")
+    profile: cProfile.Profile | None = None
     try:
         while (order := await receive(pipe))[0] != "stop":
             if order[0] == "rss":
@@ -117,9 +122,15 @@ async def _cti(
                 for kept in (read_at, offered_at, written, pauses):
                     kept.clear()
                 cpu_at, seq_at = time.process_time(), core.bus.seq
+                if profile_to:
+                    profile = cProfile.Profile()
+                    profile.enable()
                 pipe.send(("ok",))
             elif order[0] == "end":
                 cpu_s = time.process_time() - cpu_at
+                if profile is not None:
+                    profile.disable()
+                    profile.dump_stats(f"{profile_to}.{len(agents)}")
                 stages = {
                     "read": dict(read_at),
                     "offered": dict(offered_at),
