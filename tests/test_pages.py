@@ -61,10 +61,11 @@ class Demo:
     urls: dict[str, str]
     browser: Browser
     errors: list[str] = field(default_factory=list)
+    printed: str = ""  # what the demo printed at start (URLs, credentials)
 
 
 @asynccontextmanager
-async def demo(db_url: str, tmp_path: Path) -> AsyncIterator[Demo]:
+async def demo(db_url: str, tmp_path: Path, speed: float = 1.0) -> AsyncIterator[Demo]:
     """`cti demo` in real time with almost no traffic of its own: the test places the
     calls. The bots take a break so that the person at the desktop gets the call. With
     a known caller, a week of history, and a headless Chromium."""
@@ -86,7 +87,7 @@ async def demo(db_url: str, tmp_path: Path) -> AsyncIterator[Demo]:
 
     classifier = load_classifier(DEFAULT_CLASSIFIER)
     store = StoreService(db_url, tmp_path / "outbox", classifier=classifier)
-    options = DemoOptions(workload=workload, refresh_s=0.5)
+    options = DemoOptions(workload=workload, refresh_s=0.5, speed=speed)
     task = asyncio.create_task(
         run_demo(Settings(), options, db_url, stop, out=out, on_ready=ready, store=store)
     )
@@ -106,7 +107,9 @@ async def demo(db_url: str, tmp_path: Path) -> AsyncIterator[Demo]:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
             try:
-                yield Demo(seen["core"], seen["server"], seen["traffic"], urls, browser)
+                yield Demo(
+                    seen["core"], seen["server"], seen["traffic"], urls, browser, printed=printed
+                )
             finally:
                 await browser.close()
     finally:
@@ -299,7 +302,9 @@ async def test_reports_render_charts_and_the_pages_speak_the_users_language(
         saved = tmp_path / "topics.csv"
         await (await info.value).save_as(saved)
         csv = await asyncio.to_thread(saved.read_text)
-        assert csv.splitlines()[0] == "key,offered,answered,abandoned,service_level,asa_s,aht_s"
+        assert csv.splitlines()[0] == (
+            "key,offered,answered,abandoned,service_level,asa_s,aht_s,abandon_rate,name"
+        )
         await _shot(page, "reports")
         # A queue filter narrows every chart.
         await page.locator("#f-queue").select_option("employment")

@@ -12,13 +12,59 @@ const CTI = (() => {
     return s;
   }
 
+  /** Is there a string for `key` (in English, the language every key has)? */
+  const has = (key) => Object.prototype.hasOwnProperty.call(STRINGS.en, key);
+
+  // Names from the server's files (classifier topics and organisations, queues), per
+  // language: {kind: {code: {lang: name}}}, loaded with the session.
+  let names = {};
+  /** The name of a queue, topic or organisation in the page's language (else English,
+   *  else the code itself). */
+  function name(kind, code) {
+    if (code === null || code === undefined || code === "") return "–";
+    const byLang = (names[kind] || {})[code];
+    return (byLang && (byLang[lang] || byLang.en)) || String(code);
+  }
+
+  /** A server refusal (REST or websocket `{code, message, fields}`) in the page's
+   *  language, from its stable code; the English message is for logs, not people. */
+  function errorText(e) {
+    const code = (e && e.code) || "";
+    let text = has(`err_${code}`) ? t(`err_${code}`) : t("err_unknown", { code: code || "?" });
+    const fields = (e && e.fields) || [];
+    if (fields.length) {
+      const which = fields.map((f) => (has(`field_${f.path}`) ? t(`field_${f.path}`) : f.path));
+      text += ` · ${t("err_field", { field: which.join(", ") })}`;
+    }
+    return text;
+  }
+
+  /** Every element of `root` that says which string or name it shows gets it in the
+   *  current language: text (`data-i18n`), placeholder, aria-label and title, and names
+   *  (`data-name="queue:employment"`). A page that sets a key on an element instead of
+   *  its text is re-translated by a language switch without doing anything itself. */
   function translate(root) {
-    (root || document).querySelectorAll("[data-i18n]").forEach((el) => {
-      el.textContent = t(el.dataset.i18n);
+    const all = (sel) => (root || document).querySelectorAll(sel);
+    all("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    all("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+    // an aria-label may be several keys: "on_call amber" -> "On call · amber"
+    all("[data-i18n-aria-label]").forEach((el) => {
+      el.setAttribute("aria-label", el.dataset.i18nAriaLabel.split(" ").map((k) => t(k)).join(" · "));
     });
-    (root || document).querySelectorAll("[data-i18n-placeholder]").forEach((el) => {
-      el.placeholder = t(el.dataset.i18nPlaceholder);
+    all("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
+    all("[data-name]").forEach((el) => {
+      const [kind, ...code] = el.dataset.name.split(":");
+      el.textContent = name(kind, code.join(":"));
     });
+    const title = document.documentElement.dataset.title;
+    if (title) document.title = `${t(title)} · CTI`;
+  }
+
+  /** Show `key` in `node` now and after every language switch. */
+  function say(node, key) {
+    node.dataset.i18n = key;
+    node.textContent = t(key);
+    return node;
   }
 
   function applyLanguage(next) {
@@ -35,15 +81,24 @@ const CTI = (() => {
   function languagePicker() {
     const picker = document.getElementById("lang");
     if (!picker) return;
+    picker.dataset.i18nAriaLabel = "language";
     picker.innerHTML = "";
     for (const [code, label] of Object.entries(LANGUAGES)) {
-      picker.append(new Option(label, code, false, code === lang));
+      const option = new Option(label, code, false, code === lang);
+      option.lang = code; // each language names itself (read out in its own voice)
+      picker.append(option);
     }
-    picker.addEventListener("change", async () => {
-      applyLanguage(picker.value);
-      if (token()) await api("PUT", "/api/v1/me/language", { language: picker.value }).catch(() => {});
+    picker.addEventListener("change", () => {
+      chosen = true;
+      const choice = picker.value;
+      applyLanguage(choice);
+      // One save at a time, in order: quick switches store the last choice, not the
+      // one whose request happened to finish last.
+      if (token()) saving = saving.then(() => api("PUT", "/api/v1/me/language", { language: choice }).catch(() => {}));
     });
   }
+  let chosen = false; // the person picked a language on this page: the stored one waits
+  let saving = Promise.resolve();
 
   // --- formats ---------------------------------------------------------------------------
   const fmt = {
@@ -104,18 +159,46 @@ const CTI = (() => {
       return new Promise(() => {});
     }
     languagePicker();
-    const me = await api("GET", "/api/v1/me");
-    applyLanguage(me.language || lang);
+    const [me, known] = await Promise.all([
+      api("GET", "/api/v1/me"),
+      api("GET", "/api/v1/names").catch(() => ({})),
+    ]);
+    names = known || {};
+    if (!chosen) applyLanguage(me.language || lang);
     document.querySelectorAll("[data-who]").forEach((el) => { el.textContent = me.username; });
     const out = document.getElementById("signout");
-    if (out) out.addEventListener("click", () => { sessionStorage.removeItem("cti.token"); location.href = "/"; });
+    if (out) out.addEventListener("click", signOut);
     return me;
   }
 
+  /** Sign out: the page's own step first (the desktop leaves the queues; it may stop
+   *  the sign-out with false, or name a notice for the login page), then the token is
+   *  revoked on the server, then the login page. */
+  async function signOut() {
+    if (token()) {
+      const notice = leaving ? await leaving().catch(() => null) : null;
+      if (notice === false) return;
+      if (notice) sessionStorage.setItem("cti.notice", notice);
+      await fetch("/api/v1/logout", { method: "POST", headers: { Authorization: `Bearer ${token()}` } }).catch(() => {});
+    }
+    sessionStorage.removeItem("cti.token");
+    location.href = "/";
+  }
+  let leaving = null;
+
   // --- the websocket ---------------------------------------------------------------------
+  /** The header's connection badge (#conn): its key, not only its text, so a language
+   *  switch shows the state it is in now. */
+  function badge(up, code) {
+    const node = document.getElementById("conn");
+    if (!node) return;
+    node.classList.toggle("up", up);
+    say(node, up ? "connected" : code === 4001 ? "conn_replaced" : "reconnecting");
+  }
+
   /** A websocket that reconnects with backoff and asks for what it missed (`resume`). */
   function socket(path, { onFrame, onStatus, onOpen, resume = true }) {
-    let ws = null, seq = null, delay = 500, n = 0;
+    let ws = null, seq = null, stream = null, delay = 500, n = 0;
     const pending = new Map();
     const seen = new Set(); // a replayed frame may also have come live: shown once
     function open() {
@@ -123,14 +206,25 @@ const CTI = (() => {
       ws = new WebSocket(`${proto}://${location.host}${path}?token=${encodeURIComponent(token())}`);
       ws.onopen = () => {
         delay = 500;
+        badge(true);
         onStatus && onStatus(true);
-        if (resume && seq !== null) send({ type: "resume", since: seq }).catch((e) => onFrame({ type: "resume_failed", code: e.code }));
         onOpen && onOpen();
       };
       ws.onmessage = (msg) => {
         const frame = JSON.parse(msg.data);
         if (frame.seq !== undefined && (frame.type === "hello" || frame.type === "snapshot")) {
-          if (seq === null) seq = frame.seq;
+          if (seq !== null && frame.stream !== stream) {
+            // Another process numbers the events now (a restart, or another CTI took
+            // over): what was missed cannot be asked for, and its numbers are not ours.
+            seen.clear();
+            seq = frame.seq;
+            if (frame.type === "hello") onFrame({ type: "resume_failed", code: "resume_gap" });
+          } else if (seq === null) {
+            seq = frame.seq;
+          } else if (resume) {
+            send({ type: "resume", since: seq, stream }).catch((e) => onFrame({ type: "resume_failed", code: e.code }));
+          }
+          stream = frame.stream;
         } else if (frame.seq !== undefined) {
           if (seen.has(frame.seq)) return;
           seen.add(frame.seq);
@@ -146,6 +240,7 @@ const CTI = (() => {
         onFrame(frame);
       };
       ws.onclose = (ev) => {
+        badge(false, ev.code);
         onStatus && onStatus(false, ev.code);
         for (const { reject } of pending.values()) reject({ code: "disconnected", message: "disconnected" });
         pending.clear();
@@ -166,7 +261,13 @@ const CTI = (() => {
       });
     }
     open();
-    return { send, close: () => ws && ws.close(), get seq() { return seq; } };
+    /** Connect again after a close that does not retry (4001: another desktop took over). */
+    function reconnect() {
+      if (ws && ws.readyState !== WebSocket.CLOSED) return;
+      delay = 500;
+      open();
+    }
+    return { send, reconnect, close: () => ws && ws.close(), get seq() { return seq; } };
   }
 
   // --- small DOM helpers -------------------------------------------------------------------
@@ -186,7 +287,8 @@ const CTI = (() => {
   function toast(text, kind) {
     const box = document.getElementById("toast");
     if (!box) return;
-    const item = el("div", { class: `toast ${kind || ""}`, role: "status" }, text);
+    box.setAttribute("aria-live", "polite"); // a live region before its content: read out
+    const item = el("div", { class: `toast ${kind || ""}`, role: kind === "error" ? "alert" : null }, text);
     box.append(item);
     setTimeout(() => item.remove(), 6000);
   }
@@ -204,6 +306,14 @@ const CTI = (() => {
     if (v <= 0) return 1;
     const p = Math.pow(10, Math.floor(Math.log10(v)));
     return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v);
+  }
+
+  /** A top of a seconds axis of 4 steps whose labels (m:ss) are all different: a step
+   *  of 1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10, 15, 30 min, 1 h, ... */
+  function niceSeconds(v) {
+    const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+    const step = steps.find((st) => st * 4 >= v) || Math.ceil(v / 4 / 3600) * 3600;
+    return step * 4;
   }
 
   /** Grouped vertical bars: labels along x, one bar per series. */
@@ -259,13 +369,17 @@ const CTI = (() => {
       root.append(svg("line", { x1: L, x2: W - R, y1: y, y2: y, class: "grid" }));
     }
     series.forEach((s, j) => {
-      const max = s.max || niceMax(Math.max(1, ...s.values.filter((v) => v !== null)));
+      const top = Math.max(1, ...s.values.filter((v) => v !== null));
+      const max = s.max || (s.seconds ? niceSeconds(top) : niceMax(top));
       const pts = s.values.map((v, i) => (v === null ? null : [x(i), T + plotH - (plotH * v) / max]));
       const d = pts.filter(Boolean).map((p, i) => `${i ? "L" : "M"}${p[0]},${p[1]}`).join(" ");
       root.append(svg("path", { d, stroke: s.color, fill: "none", "stroke-width": 2.5, class: "line" }));
       pts.forEach((p, i) => {
         if (!p) return;
-        const dot = svg("circle", { cx: p[0], cy: p[1], r: 3.5, fill: s.color });
+        // The first series' points are dots, the others' hollow squares: a point of each
+        // at the same place shows both.
+        const dot = j === 0 ? svg("circle", { cx: p[0], cy: p[1], r: 3.5, fill: s.color, class: "marker" })
+          : svg("rect", { x: p[0] - 5, y: p[1] - 5, width: 10, height: 10, fill: "none", stroke: s.color, "stroke-width": 2, class: "marker" });
         dot.append(svg("title", {}, document.createTextNode(`${labels[i]} · ${s.name}: ${s.format(s.values[i])}`)));
         root.append(dot);
       });
@@ -285,8 +399,24 @@ const CTI = (() => {
     return el("div", { class: "legend" }, series.map((s) => el("span", {}, el("i", { style: `background:${s.color}` }), s.name)));
   }
 
+  /** A `.scroll` box (a wide table that scrolls sideways on a phone) must be reachable
+   *  by keyboard to be scrolled: focusable, a region named by its section's heading. */
+  function scrollRegions(root) {
+    (root || document).querySelectorAll(".scroll:not([tabindex])").forEach((box, i) => {
+      box.tabIndex = 0;
+      box.setAttribute("role", "region");
+      const heading = box.closest("section") && box.closest("section").querySelector("h2, h3");
+      if (heading) {
+        if (!heading.id) heading.id = `scroll-h-${i}`;
+        box.setAttribute("aria-labelledby", heading.id);
+      }
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => scrollRegions());
+  else scrollRegions();
+
   return {
-    t, translate, applyLanguage, onLanguage: (fn) => listeners.push(fn), get lang() { return lang; },
+    scrollRegions, t, has, name, say, errorText, signOut, beforeSignOut: (fn) => { leaving = fn; }, languagePicker, translate, applyLanguage, onLanguage: (fn) => listeners.push(fn), get lang() { return lang; },
     fmt, token, api, session, socket, el, toast, barChart, hbarChart, lineChart,
   };
 })();
