@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
+
 from api_helpers import World, next_of, world
 from cti.sim.models import Citizen
 
@@ -220,3 +222,96 @@ async def test_agents_added_changed_and_removed_survive_a_restart(
         assert (await w.call("GET", "/api/v1/agents/a2", "admin"))[0] == 404
         assert (await w.call("GET", "/api/v1/agents/a4", "admin"))[0] == 404
         assert (await w.call("GET", "/api/v1/agents/a1", "admin"))[0] == 200
+
+
+async def test_click_to_call_is_the_agents_call_in_the_acd_on_the_desktop_and_in_the_record(
+    db_url: str, tmp_path: Any
+) -> None:
+    """a1, on a break, calls a citizen from the REST API: the desktop sees the call
+    offered, answered and completed as a1's; the stored record is an outbound call of
+    a1's to that number, answered; the queue's inbound figures do not move; a1 is on the
+    same break after the wrap-up."""
+    async with world(db_url, tmp_path) as w, w.ws() as ws:
+        await next_of(ws, "hello")
+        await ws.send_json({"id": "in", "type": "login"})
+        await ws.send_json({"id": "nr", "type": "not_ready", "reason": "break"})
+        assert (await _reply(ws, "nr"))["type"] == "ack"
+        click = {"agent": "a1", "number": "0888 555 120"}
+        status, placed = await w.call("POST", "/api/v1/calls", "agent", json=click)
+        assert status == 201, placed
+        pop = await next_of(ws, "screen_pop", timeout=10)  # the citizen's history, as for a caller
+        assert (pop["call"], pop["number"], pop["outbound"]) == (
+            placed["call"],
+            "+359888555120",
+            True,
+        )
+        seen = []
+        while "acd.CallCompleted" not in seen:
+            frame = await next_of(ws, "event", timeout=10)
+            if frame["event"].startswith("acd.Call"):
+                assert frame["data"]["call"] == placed["call"]
+                seen.append(frame["event"])
+        assert seen == ["acd.CallAnswered", "acd.CallCompleted"]
+        acd = w.core.acd
+        assert acd is not None
+        view = acd.acd.queue_view("benefits", acd.now())
+        assert (view.offered, view.answered) == (0, 0)
+        await _until(lambda: str(acd.acd.agent_view("a1").state) == "not_ready", 10)  # type: ignore[union-attr]
+        assert acd.acd.agent_view("a1").reason == "break"  # type: ignore[union-attr]
+        conn = await asyncpg.connect(db_url)
+        try:
+            row = None
+            for _ in range(100):
+                row = await conn.fetchrow(
+                    "SELECT * FROM interactions WHERE direction = 'outbound' AND agent = 'a1'"
+                )
+                if row is not None:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+        assert row is not None, [str(dict(r)) for r in await _rows(db_url)]
+        assert row["outcome"] == "answered"
+        assert "+359888555120" in (row["caller_number"], row["called_number"])
+
+
+async def _rows(db_url: str) -> list[Any]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        return list(await conn.fetch("SELECT * FROM interactions"))
+    finally:
+        await conn.close()
+
+
+async def test_a_click_to_call_the_citizen_does_not_answer_is_stored_failed_and_frees_the_agent(
+    db_url: str, tmp_path: Any
+) -> None:
+    async with world(db_url, tmp_path) as w, w.ws() as ws:
+        await next_of(ws, "hello")
+        await ws.send_json({"id": "in", "type": "login"})
+        await ws.send_json({"id": "go", "type": "ready"})
+        assert (await _reply(ws, "go"))["type"] == "ack"
+        w.server.pbx.callback_answers["+359888555121"] = False
+        click = {"agent": "a1", "number": "+359888555121"}
+        status, placed = await w.call("POST", "/api/v1/calls", "agent", json=click)
+        assert status == 201, placed
+        while (await next_of(ws, "event", timeout=10))["event"] != "acd.CallbackFailed":
+            pass
+        acd = w.core.acd
+        assert acd is not None
+        await _until(lambda: str(acd.acd.agent_view("a1").state) == "ready")  # type: ignore[union-attr]
+        assert acd.acd.calls() == []
+        row = None
+        for _ in range(100):
+            rows = [r for r in await _rows(db_url) if r["direction"] == "outbound"]
+            if rows:
+                (row,) = rows
+                break
+            await asyncio.sleep(0.05)
+        assert row is not None, "no record of the call"
+        assert (row["agent"], row["caller_number"], row["outcome"]) == (
+            "a1",
+            "+359888555121",
+            "failed",
+        )
+        assert row["answered_at"] is None

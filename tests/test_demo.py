@@ -24,6 +24,7 @@ from cti.demo import DemoOptions, run_demo
 from cti.sim.ami_server import SimAmiServer
 from cti.sim.models import Fields
 from cti.sim.traffic import Traffic
+from cti.store.migrate import migrate
 from cti.store.service import StoreService
 from proc_helpers import reap
 
@@ -86,7 +87,7 @@ async def test_calls_flow_end_to_end_through_the_demo_stack(db_url: str, tmp_pat
     pop = person["pop"]
     assert isinstance(pop, dict)
     assert pop["number"].startswith("+359")
-    assert pop["ivr_path"][0] == "welcome"
+    assert pop["ivr_path"][0] in ("welcome", "employment_line")  # the two numbers' trees
     text = out.getvalue()
     assert "25 bot agents" in text
     assert "simulated Asterisk (AMI): 127.0.0.1:" in text
@@ -115,7 +116,9 @@ async def test_calls_flow_end_to_end_through_the_demo_stack(db_url: str, tmp_pat
     assert store.outbox.depth == 0
     conn = await asyncpg.connect(db_url)
     try:
-        rows = await conn.fetch("SELECT id, outcome, agent, ivr_path, topic FROM interactions")
+        rows = await conn.fetch(
+            "SELECT id, outcome, agent, ivr_path, topic, called_number FROM interactions"
+        )
         legs = await conn.fetchval("SELECT count(*) FROM legs")
         states = await conn.fetchval("SELECT count(*) FROM agent_state_log")
     finally:
@@ -131,7 +134,11 @@ async def test_calls_flow_end_to_end_through_the_demo_stack(db_url: str, tmp_pat
     assert legs == sum(1 for ch in server.pbx.ended if ch.linkedid in stored)
     assert states >= 25
     # Every caller went through the IVR (FastAGI) and chose a topic there.
-    assert all(json.loads(r["ivr_path"])[0] == "welcome" for r in rows)
+    # Citizens dialled both numbers of deploy/ivr.yaml; each number's calls ran its tree.
+    first = {"080018818": "welcome", "1818": "employment_line"}
+    assert {r["called_number"] for r in rows} == set(first)
+    assert all(json.loads(r["ivr_path"])[0] == first[r["called_number"]] for r in rows)
+    assert "citizens dial 1818 (employment registration)" in text
     assert all(r["topic"] for r in rows if r["outcome"] == "answered")
 
 
@@ -170,3 +177,44 @@ def test_cti_demo_starts_embedded_postgres_and_ctrl_c_leaves_nothing_running() -
     finally:
         reap(proc)
         shutil.rmtree(base, ignore_errors=True)
+
+
+async def test_a_demo_whose_bots_were_left_logged_in_starts_again(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A demo killed without its Ctrl-C leaves its bots logged in the state log; the
+    next one gets them back from the store and must not log them in twice."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        await migrate(conn)
+        await conn.execute("DELETE FROM agent_state_log")
+        await conn.executemany(
+            "INSERT INTO agent_state_log (key, agent, state, reason, at, previous_s)"
+            " VALUES ($1, $2, $3, $4, now(), 1)",
+            [
+                ("left-1", "social_assistance-1", "ready", None),
+                ("left-2", "social_assistance-2", "not_ready", "break"),
+            ],
+        )
+    finally:
+        await conn.close()
+    stop, out = asyncio.Event(), io.StringIO()
+    states: dict[str, str] = {}
+
+    def ready(core: Core, server: SimAmiServer, traffic: Traffic) -> None:
+        assert core.acd is not None
+        states.update((a.id, str(a.state)) for a in core.acd.acd.agents())
+        stop.set()
+
+    await run_demo(
+        Settings(),
+        DemoOptions(speed=100.0, refresh_s=0.2),
+        db_url,
+        stop,
+        out,
+        ready,
+        StoreService(db_url, tmp_path / "outbox"),
+    )
+    assert states["social_assistance-1"] in ("ready", "reserved", "on_call")
+    assert states["social_assistance-2"] in ("ready", "reserved", "on_call")
+    assert "25 bot agents" in out.getvalue()

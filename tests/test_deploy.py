@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from cti import cli, prompts
+from cti.api.campaign_runner import SURVEY_CONTEXT
 from cti.asterisk_config import render
+from cti.ivr.campaign import SCRIPT as CAMPAIGN_SCRIPT
 from cti.ivr.models import load_ivr
 from cti.queues import dialplan as acd_service
 from cti.queues import load_acd_config
-from cti.sim import dialplan
+from cti.sim import dialplan, survey_calls
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 EXTENSIONS = (DEPLOY / "asterisk" / "extensions.conf").read_text()
@@ -60,6 +62,7 @@ def test_every_context_the_cti_and_the_simulator_use_is_in_the_dialplan() -> Non
     assert used_by_cti <= contexts()
     assert simulated <= contexts()
     assert {"cti-survey", "cti-agents"} <= contexts()
+    assert {SURVEY_CONTEXT, survey_calls.SURVEY_CALL} <= contexts()
 
 
 def test_every_variable_the_cti_relies_on_is_set_or_read_there() -> None:
@@ -79,8 +82,9 @@ def test_every_variable_the_cti_relies_on_is_set_or_read_there() -> None:
 
 def test_the_agi_scripts_named_in_the_dialplan_exist_in_the_ivr() -> None:
     scripts = set(re.findall(r"AGI\(\$\{CTI_AGI\}/([a-z-]+)\)", EXTENSIONS))
-    assert scripts == {"inbound", "callback-offer", "survey"}
-    assert scripts <= set(load_ivr(DEPLOY / "ivr.yaml").scripts)
+    assert scripts == {"inbound", "callback-offer", "survey", CAMPAIGN_SCRIPT}
+    # The survey campaigns' script is the product's own (cti.ivr.campaign), not the file's.
+    assert scripts - {CAMPAIGN_SCRIPT} <= set(load_ivr(DEPLOY / "ivr.yaml").scripts)
 
 
 def test_the_fallback_queue_exists_and_the_ami_user_may_do_what_the_cti_does() -> None:
@@ -203,3 +207,31 @@ def test_prompts_make_speaks_the_given_texts_in_each_language(tmp_path: Path) ->
     converted = [c for c in calls if c[0] == "sox"]
     assert str(tmp_path / "bg" / "cti" / "welcome.wav") in {c[-1] for c in converted}
     assert all(c[c.index("-r") + 1] == "8000" and c[c.index("-c") + 1] == "1" for c in converted)
+
+
+def test_the_two_node_example_is_valid_settings_with_ha_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cti.config import load_settings
+
+    for line in (DEPLOY / "ha" / "cti.env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            monkeypatch.setenv(name, value)
+    settings = load_settings(DEPLOY / "ha" / "cti-node1.toml")
+    assert settings.ha.enabled
+    assert settings.ha.renew_s * 2 <= settings.ha.lease_s
+    assert settings.database_url is not None
+    assert "target_session_attrs=read-write" in settings.database_url.get_secret_value()
+
+
+def test_with_two_ctis_each_agi_step_tries_the_other_when_the_first_does_not_answer() -> None:
+    # Only the leader listens for FastAGI: the standby refuses at once and the call goes
+    # on to CTI_AGI_OTHER; an inbound call the first CTI handed over (CTI_NEXT) does not.
+    for script in ("inbound", "callback-offer", "survey"):
+        steps = [s for s in _code(EXTENSIONS).splitlines() if f"/{script})" in s]
+        assert len(steps) == 2, script
+        assert "${CTI_AGI}/" in steps[0]
+        assert '"${CTI_AGI_OTHER}" != ""]?AGI(${CTI_AGI_OTHER}/' in steps[1]
+    inbound = [s for s in _code(EXTENSIONS).splitlines() if "CTI_AGI_OTHER}/inbound" in s]
+    assert '"${CTI_NEXT}" = ""' in inbound[0]

@@ -152,7 +152,9 @@ async def _asterisk_goes_away(fault: str) -> None:
         await until(lambda: c.ami.connects > connects and c.ami.connected, wall_s=10)
         await until(lambda: acd.acd.calls() == [])  # the first call ended in the ACD too
         await until(lambda: state(c, "a1") == AgentState.READY)
-        assert [a for a in server.received if a.get("Action") == "PJSIPQualify"], "no qualify"
+        # The resync after the login (booted, channels, reachability) asks the qualify;
+        # the call ended by its Hangup may come first, so wait for it (a loaded machine).
+        await until(lambda: any(a.get("Action") == "PJSIPQualify" for a in server.received))
         second = server.pbx.inbound_call(Citizen("+359888000015", "benefits", talk_s=1.0))
         assert second.linkedid != first.linkedid
         await until(
@@ -166,3 +168,64 @@ async def test_an_asterisk_restart_ends_its_calls_and_routing_resumes() -> None:
 
 async def test_an_asterisk_crash_ends_its_calls_and_routing_resumes() -> None:
     await _asterisk_goes_away("crash")
+
+
+async def _calling_out(number: str) -> tuple[SimAmiServer, Core, str]:
+    """A fresh simulated PBX and CTI, a1 ready and talking with a citizen she called
+    (who talks until hung up on); (server, core, the call's id)."""
+    server = SimAmiServer({"a1": Endpoint("a1", answer_after_s=1.0)}, time_scale=SCALE)
+    server.pbx.dialplan.callback_talk_s = 600.0
+    c = core(await server.start(), [])
+    await c.start()
+    await c.ami.wait_connected(5)
+    acd = c.acd
+    assert acd is not None
+    acd.apply(acd.acd.login("a1", acd.now(), ready=True))
+    placed = acd.call_out("a1", number)
+    await until(lambda: state(c, "a1") == AgentState.ON_CALL)
+    return server, c, placed
+
+
+def _phone(server: SimAmiServer) -> Channel:
+    (phone,) = [ch for ch in server.pbx.channels.values() if ch.name.startswith("PJSIP/a1-")]
+    return phone
+
+
+async def test_an_agents_own_call_gone_while_the_cti_was_away_frees_the_agent() -> None:
+    """a1 talks on a click-to-call (the ACD's call, not a caller's line); the link
+    drops and meanwhile Asterisk ends a1's leg: after the resync a1 is not left on it."""
+    server, c, _ = await _calling_out("+359888000016")
+    try:
+        connects = c.ami.connects
+        server.drop_all()
+        server.pbx.hangup(_phone(server).name, 16)
+        await until(lambda: c.ami.connects > connects and c.ami.connected, wall_s=10)
+        await until(lambda: state(c, "a1") != AgentState.ON_CALL)
+        assert c.acd is not None
+        assert c.acd.acd.calls() == []
+    finally:
+        await c.close()
+        await server.close()
+
+
+async def test_a_restarted_cti_adopts_an_agents_own_call_and_frees_her_after_it() -> None:
+    """a1 talks on a click-to-call when the CTI goes away; the new CTI finds her leg
+    (CTI_CALL_ID on it) and has her on that call, not ready for another; when the call
+    ends she wraps up and is free again."""
+    server, first, placed = await _calling_out("+359888000017")
+    await first.close()
+    second = core(server.port, [])
+    await second.start()
+    await second.ami.wait_connected(5)
+    try:
+        acd = second.acd
+        assert acd is not None
+        await until(lambda: state(second, "a1") == AgentState.ON_CALL)
+        (view,) = acd.acd.calls()
+        assert (view.id, view.state, view.agent, view.outbound) == (placed, "connected", "a1", True)
+        server.pbx.hangup(_phone(server).name, 16)
+        await until(lambda: state(second, "a1") in (AgentState.WRAP_UP, AgentState.READY))
+        assert acd.acd.calls() == []
+    finally:
+        await second.close()
+        await server.close()

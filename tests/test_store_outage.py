@@ -127,7 +127,17 @@ async def test_a_database_outage_under_traffic_loses_and_duplicates_nothing(
         assert not store.outbox.database_up
         own_pg.start()  # same directory, same port
         await _wait(lambda: store.outbox.database_up, 30, "the outbox to reconnect")
-        await asyncio.sleep(1.0)  # more traffic after the outage
+        # More traffic after the outage, counted rather than timed: on a slow machine a fixed
+        # second had ended only 23 calls and the check below on how much was seen failed.
+        after = store.outbox.written
+        await _wait(
+            lambda: (
+                store.outbox.written > after + 20
+                and len({ch.linkedid for ch in server.pbx.ended}) > 40
+            ),
+            60,
+            "records written and calls ended after the outage",
+        )
     finally:
         traffic.cancel()
         with pytest.raises(asyncio.CancelledError):

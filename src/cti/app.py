@@ -21,6 +21,8 @@ from cti.ami.tracker import CallTracker
 from cti.api.server import ApiServer
 from cti.bus import EventBus
 from cti.config import Settings, load_yaml_model
+from cti.ha.lease import Deposed, Lease
+from cti.ha.node import Keeper, make_lease, stand_by
 from cti.ivr.models import load_ivr
 from cti.ivr.service import IvrService
 from cti.queues import Acd, AcdConfig
@@ -76,6 +78,7 @@ class Core:
         acd_time_scale: float = 1.0,
         store: StoreService | None = None,
         ivr: IvrService | None = None,
+        may_act: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -87,6 +90,7 @@ class Core:
             on_event=lambda raw: self.feed.on_raw(raw),
             on_connected=self._on_connected,
             on_session_start=lambda: self.feed.begin_session(),
+            may_act=may_act,  # several CTIs: only the leader acts on Asterisk (cti.ha)
         )
         publish_call = _both(publish_call, self._to_bus_call)
         publish_acd = _both(publish_acd, self._to_bus_acd)
@@ -277,9 +281,11 @@ def database(settings: Settings) -> Iterator[str]:
         supervisor.stop()
 
 
-def build_store(settings: Settings, url: str) -> StoreService:
+def build_store(settings: Settings, url: str, lease: Lease | None = None) -> StoreService:
     """The store, its outbox in `store.spill_dir`, else in a folder of this database's
-    own (`default_spill_dir`): never one another CTI's database shares."""
+    own (`default_spill_dir`): never one another CTI's database shares. With a `lease`
+    (cti.ha), every write is fenced by its epoch and records made after it ran out are
+    dropped."""
     from cti.store.classifier import load_classifier
     from cti.store.embedded import default_root
     from cti.store.service import default_spill_dir, warn_of_shared_spill
@@ -298,6 +304,8 @@ def build_store(settings: Settings, url: str) -> StoreService:
         classifier,
         dict(settings.store.retention_days),
         settings.store.purge_every_h,
+        fence=lease.fence if lease is not None else None,
+        leading=lease.may_act if lease is not None else None,
     )
 
 
@@ -314,17 +322,37 @@ async def serve(
     at once if Asterisk cannot be reached or refuses the login."""
     stop = stop or asyncio.Event()
     acd_config = load_yaml_model(settings.acd, AcdConfig) if settings.acd else None
-    store = build_store(settings, database_url) if database_url else None
-    ivr = None
-    if settings.ivr.file is not None:
-        ivr = IvrService(settings.ivr, load_ivr(settings.ivr.file), store)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if ivr is not None:
+    lease, keeper = None, None
+    if settings.ha.enabled:
+        # A standby reads its IVR file when it leads; SIGHUP must not end it meanwhile.
+        loop.add_signal_handler(signal.SIGHUP, lambda: log.info("ha.reload_when_leading"))
+        if database_url is None:
+            raise ValueError("ha.enabled needs database_url: every node uses one PostgreSQL")
+        lease = make_lease(settings, database_url)
+        try:
+            leading = await stand_by(lease, settings, stop)
+        except BaseException:
+            await lease.close()
+            raise
+        if not leading:  # stopped while standing by
+            await lease.close()
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            log.info("cti.stopped")
+            return
+        keeper = Keeper(lease)  # renewing from now on, through start-up and shutdown
+    may_act = lease.may_act if lease is not None else None
+    store = build_store(settings, database_url, lease) if database_url else None
+    ivr = None
+    if settings.ivr.file is not None:
+        ivr = IvrService(settings.ivr, load_ivr(settings.ivr.file), store, may_act=may_act)
         loop.add_signal_handler(signal.SIGHUP, ivr.reload)
-    core = Core(settings, acd_config, store=store, ivr=ivr)
-    api = ApiServer(core, database_url, settings.http.host, settings.http.port)
+    core = Core(settings, acd_config, store=store, ivr=ivr, may_act=may_act)
+    api = ApiServer(core, database_url, settings.http.host, settings.http.port, may_act=may_act)
+    deposed = None
     try:
         await core.start(wait_for_ami=not fail_fast)
         await api.start()
@@ -333,10 +361,20 @@ async def serve(
             ami=f"{settings.ami.host}:{settings.ami.port}",
             acd=str(settings.acd) if settings.acd else None,
         )
-        await stop.wait()
+        if keeper is None:
+            await stop.wait()
+        else:
+            deposed = await keeper.until(stop)
     finally:
         await api.close()
         await core.close()
+        if lease is not None and keeper is not None:
+            deposed = deposed or await keeper.end()
+            if deposed is None:
+                await lease.release()  # a clean stop: a standby leads at its next look
+            await lease.close()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         log.info("cti.stopped")
+    if deposed is not None:
+        raise Deposed(deposed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +39,10 @@ class Subscription:
     queue: asyncio.Queue[BusEvent | None]  # None: closed
     closed: str | None = None  # why it was cut off
     agent: str | None = None  # an agent's desktop: indexed by that agent
+    # Takes an event at once, within `publish`, when none is queued before it; False:
+    # not now (it is queued as any other). A desktop's screen-pop leaves this way in
+    # the same step of the loop as the offer, not behind everything else ready to run.
+    now: Callable[[BusEvent], bool] | None = None
 
     async def get(self) -> BusEvent | None:
         """The next event, or None once the subscription is closed (the events queued
@@ -69,6 +74,9 @@ class EventBus:
         self._clock = clock
         self.seq = 0
         self.cut_off = 0
+        # Which numbering `seq` belongs to: another process (a restart, a takeover by
+        # another CTI) counts from 0 again, so a number alone does not say what was missed.
+        self.stream = secrets.token_hex(8)
 
     def publish(self, type_: str, data: dict[str, Any]) -> BusEvent:
         self.seq += 1
@@ -84,6 +92,8 @@ class EventBus:
         for sub in candidates:
             if sub.closed is not None or not sub.wants(event):
                 continue
+            if sub.now is not None and sub.queue.empty() and self._taken_now(sub, event):
+                continue
             try:
                 sub.queue.put_nowait(event)
             except asyncio.QueueFull:
@@ -92,6 +102,14 @@ class EventBus:
                 sub.close("slow_consumer")
                 log.warning("bus.slow_consumer", buffer=self.buffer, seq=event.seq)
         return event
+
+    def _taken_now(self, sub: Subscription, event: BusEvent) -> bool:
+        assert sub.now is not None
+        try:
+            return sub.now(event)
+        except Exception:  # never the publisher's problem: queued, the reader sees it
+            log.exception("bus.take_now_failed", seq=event.seq, type=event.type)
+            return False
 
     def subscribe(
         self, wants: Callable[[BusEvent], bool] = lambda e: True, agent: str | None = None
@@ -123,8 +141,11 @@ class EventBus:
     def since(
         self, seq: int, wants: Callable[[BusEvent], bool] = lambda e: True
     ) -> list[BusEvent] | None:
-        """Retained events after `seq` (for a resuming client); None if some are gone."""
-        if seq >= self.seq:
+        """Retained events after `seq` (for a resuming client); None if some are gone
+        (or `seq` was never given out here: another process's numbering)."""
+        if seq > self.seq:
+            return None
+        if seq == self.seq:
             return []
         oldest = self._retained[0].seq if self._retained else self.seq + 1
         if seq + 1 < oldest:

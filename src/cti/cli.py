@@ -81,14 +81,27 @@ def _parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load-classifier", help="load a topic classifier file into the database")
     load.add_argument("file", type=Path)
     sub.add_parser("purge", help="delete data past its retention (store.retention_days)")
+    from cti.store.importer import add_parser as add_import_parser
+
+    add_import_parser(sub)
     user = sub.add_parser("user", help="API users: add one, or issue a token")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="add a user (the password, if any, is read from stdin)")
     add.add_argument("username")
     add.add_argument(
-        "--role", required=True, choices=["agent", "supervisor", "admin", "integrator"]
+        "--role",
+        required=True,
+        choices=["agent", "supervisor", "admin", "integrator", "organisation"],
     )
     add.add_argument("--agent", default=None, help="the ACD agent id an agent user acts as")
+    add.add_argument(
+        "--organisation",
+        action="append",
+        default=[],
+        metavar="ORG",
+        help="an organisation whose cases an organisation user works (repeatable)",
+    )
+    add.add_argument("--email", default=None, help="where deadline alerts are e-mailed")
     add.add_argument("--password-stdin", action="store_true", help="read a password from stdin")
     token = user_sub.add_parser("token", help="issue a token (printed once)")
     token.add_argument("username")
@@ -160,6 +173,28 @@ def _parser() -> argparse.ArgumentParser:
     store.add_argument("--interactions", type=int, default=1_000_000)
     store.add_argument("--cases", type=int, default=200_000)
     store.add_argument("--outbox-records", type=int, default=20_000)
+    campaign = bench_sub.add_parser(
+        "campaign", help="telling citizens results in simulated time beside the inbound load"
+    )
+    campaign.add_argument("--numbers", type=int, default=10_000)
+    campaign.add_argument("--keep-ready", type=int, default=None, help="default: deploy's")
+    campaign.add_argument("--lines", type=int, default=None, help="default: deploy's")
+    campaign.add_argument("--wait-limit", type=float, default=None, help="seconds")
+    bench_import = bench_sub.add_parser(
+        "import", help="cti import of an old system's past calls: time, memory, nothing twice"
+    )
+    bench_import.add_argument("--lines", type=int, default=100_000)
+    failover = bench_sub.add_parser(
+        "failover", help="two CTIs under traffic: kill or freeze the leader, time the takeover"
+    )
+    failover.add_argument("--rounds", type=int, default=10)
+    failover.add_argument("--speed", type=_positive, default=10.0)
+    failover.add_argument("--load", type=_positive, default=2.0)
+    failover.add_argument("--seed", type=int, default=1)
+    failover.add_argument("--dir", type=Path, default=None, help="keep the logs here")
+    failover.add_argument(
+        "--drain-s", type=_positive, default=120.0, help="calls left to end after the traffic"
+    )
     routing = bench_sub.add_parser(
         "routing", help="ACD routing in simulated time vs FCFS references"
     )
@@ -172,6 +207,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     routing.add_argument(
         "--replications", type=int, default=None, help="days to simulate (default: the file's)"
+    )
+    routing.add_argument(
+        "--days", type=int, default=0, help="also run N further days (seeds after the file's)"
+    )
+    routing.add_argument(
+        "--what-if",
+        nargs="*",
+        default=None,
+        metavar="CHANGE",
+        help="add:POOL or train:POOL:TOPIC (level 7); alone: every pool +1 and cross-trained",
     )
     return p
 
@@ -291,8 +336,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _invalid("IVR definition", exc)
         for script, start in definition.scripts.items():
             print(f"script {script}: starts at {start}")
+        for number, entry in definition.numbers.items():
+            print(f"number {number} ({entry.name}): starts at {entry.start}")
         print(f"{len(definition.nodes)} nodes, time zone {definition.timezone}")
         return 0
+    if args.command == "import":
+        settings = _settings(args.config)
+        configure_logging("warning", settings.log.format)
+        from cti.store.importer import main as import_main
+
+        return import_main(settings, args)
     if args.command in ("migrate", "load-classifier", "purge", "user"):
         settings = _settings(args.config)
         configure_logging("warning", settings.log.format)
@@ -374,11 +427,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cti.bench import store as bench_store
 
         return bench_store.run(args.interactions, args.cases, outbox_records=args.outbox_records)
+    if args.command == "bench" and args.bench == "campaign":
+        from cti.bench import campaign as bench_campaign
+
+        given = {
+            "keep_ready": args.keep_ready,
+            "max_lines": args.lines,
+            "inbound_wait_limit_s": args.wait_limit,
+        }
+        policy = bench_campaign.POLICY.model_copy(
+            update={k: v for k, v in given.items() if v is not None}
+        )
+        return bench_campaign.run(None, args.numbers, policy)
+    if args.command == "bench" and args.bench == "import":
+        from cti.bench import importing as bench_import
+
+        return bench_import.run(args.lines)
+    if args.command == "bench" and args.bench == "failover":
+        from cti.bench import failover as bench_failover
+
+        opts = bench_failover.Options(
+            args.rounds, args.speed, args.load, args.seed, args.dir, args.drain_s
+        )
+        return bench_failover.main(opts)
     if args.command == "bench" and args.bench == "routing":
         from cti.bench import routing as bench_routing
 
         try:
-            return bench_routing.run(args.workload, args.replications)
+            return bench_routing.run(args.workload, args.replications, args.days, args.what_if)
         except ConfigError as exc:
             print("\n".join(exc.problems), file=sys.stderr)
             return 2

@@ -19,12 +19,18 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_serializer,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+# The languages of the pages (and of the names in the data files people see).
+Language = Literal["en", "bg", "ru", "hu"]
+# A name per language, as a data file gives it: {en: Employment, bg: Заетост}.
+Names = dict[Language, Annotated[str, Field(min_length=1, max_length=300)]]
 
 
 def _port(value: int) -> int:
@@ -104,6 +110,21 @@ class LogSettings(_Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class OutboundSettings(_Section):
+    """Calls the centre places to citizens (telling them a case's result)."""
+
+    # (Inbound first and the lines lent to tasks are the ACD's: `outbound` in acd.yaml.)
+    max_attempts: Annotated[int, AfterValidator(_positive)] = 3
+    retry_after_s: Seconds = 3600.0  # after no answer or busy
+    # The IVR calendar that says when citizens may be called (`deploy/ivr.yaml`);
+    # a definition without it uses its `default` calendar.
+    calendar: str = "calling"
+    # Due tasks offered to ready agents as previews: checked every `preview_every_s`;
+    # the desktop dials `preview_dial_in_s` after showing one unless she acts first.
+    preview_every_s: Seconds = 5.0
+    preview_dial_in_s: Seconds = 15.0
+
+
 class IvrSettings(_Section):
     """The FastAGI server and the IVR definition it runs (None: no FastAGI server)."""
 
@@ -172,6 +193,55 @@ class StoreSettings(_Section):
     purge_every_h: Annotated[float, Field(ge=0)] = 24.0  # 0: never from `cti serve`
 
 
+class DeadlineSettings(_Section):
+    """Warnings before and after a case's deadline (docs/organisations.md)."""
+
+    due_soon_days: Annotated[int, Field(ge=0, le=60)] = 2  # "due soon": today..today+N
+    check_every_s: Seconds = 60.0  # how often the leader looks (and retries e-mail)
+
+
+class SmtpSettings(_Section):
+    """The SMTP server deadline alerts are e-mailed through; no host: no e-mail."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    host: str = ""
+    port: Port = 25
+    sender: str = Field("cti@localhost", alias="from")  # `from` in the file
+    starttls: bool = False
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    timeout_s: Seconds = 10.0  # every wait on the server
+    max_attempts: Annotated[int, Field(ge=1, le=50)] = 6
+    retry_after_s: Seconds = 120.0  # doubled after each failure
+
+
+class HaSettings(_Section):
+    """Several CTIs on one database and Asterisk: one leads (docs/ha.md)."""
+
+    enabled: bool = False
+    # Nodes with the same cluster name on one database compete for one lease.
+    cluster: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "cti"
+    # This node's name in the lease and the logs; empty: host name and process id.
+    node: Annotated[str, Field(max_length=100)] = ""
+    # How clients reach this node (e.g. http://cti1.example:8080): what standbys tell them.
+    url: Annotated[str, Field(max_length=500)] = ""
+    # A leader lost (killed, cut off, paused) is replaced within about lease_s + poll_s +
+    # the new leader's start; a leader whose loop stalls for more than about
+    # 0.9 * lease_s - renew_s (1.7 s by default) steps down.
+    lease_s: Seconds = 3.0
+    renew_s: Seconds = 1.0  # at most half of lease_s
+    poll_s: Seconds = 0.5  # how often a standby tries to take an expired lease
+
+    @model_validator(mode="after")
+    def _renew_within_lease(self) -> HaSettings:
+        if self.renew_s * 2 > self.lease_s:
+            raise ValueError(
+                f"renew_s ({self.renew_s:g}) must be at most half of lease_s ({self.lease_s:g})"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """Everything `cti` can be configured with."""
 
@@ -187,8 +257,12 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     store: StoreSettings = StoreSettings()
     ivr: IvrSettings = IvrSettings()
+    outbound: OutboundSettings = OutboundSettings()
     recording: RecordingSettings = RecordingSettings()
     webhooks: list[WebhookSettings] = []
+    ha: HaSettings = HaSettings()
+    deadlines: DeadlineSettings = DeadlineSettings()
+    smtp: SmtpSettings = SmtpSettings()
     # None: an embedded PostgreSQL server in `embedded_pg_dir` (default: /var/lib/cti/postgres
     # as root, ~/.local/share/cti/postgres otherwise).
     database_url: SecretStr | None = None
@@ -196,6 +270,8 @@ class Settings(BaseSettings):
     # The ACD's queues and agents (YAML, see deploy/acd.yaml); None: no ACD, calls are
     # only tracked.
     acd: Path | None = None
+    # The centre's time zone (reports' days and hours); None: the IVR's, else UTC.
+    timezone: TimeZone | None = None
 
     @classmethod
     def settings_customise_sources(

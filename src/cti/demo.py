@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import signal
 import sys
 import time
@@ -23,19 +24,23 @@ import asyncpg
 import structlog
 from pydantic import SecretStr
 
+from cti.ami.errors import AmiError
 from cti.api import auth
 from cti.api.server import ApiServer
 from cti.app import Core, build_store, database
 from cti.config import AmiSettings, IvrSettings, RecordingSettings, Settings
 from cti.ivr.models import Calendar, IvrDefinition, load_ivr
 from cti.ivr.service import IvrService
+from cti.queues import AgentState
 from cti.queues.events import Event as AcdEvent
-from cti.queues.models import AgentProfile
+from cti.queues.models import AcdConfig, AgentProfile, load_acd_config
 from cti.queues.service import Summary
 from cti.sim.ami_server import SimAmiServer
+from cti.sim.knowledge_seed import seed_demo_knowledge
 from cti.sim.models import Endpoint
+from cti.sim.names import named
 from cti.sim.routing import skills_router
-from cti.sim.traffic import Traffic, bot_endpoints, ivr_keys
+from cti.sim.traffic import Traffic, bot_endpoints, ivr_keys, number_keys
 from cti.sim.workload import Workload, default_workload_path, load_workload
 from cti.store.embedded import free_port
 from cti.store.errors import StoreError
@@ -46,7 +51,10 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_IVR = Path(__file__).resolve().parents[2] / "deploy" / "ivr.yaml"
 DEFAULT_CLASSIFIER = DEFAULT_IVR.parent / "classifier.yaml"
+DEFAULT_ACD = DEFAULT_IVR.parent / "acd.yaml"  # names of the queues, per language
 SUPERVISOR_PHONE = "supervisor"  # the wallboard's listen / whisper / barge ring this phone
+HUMAN_WRAP_UP_S = 60.0  # the person's after-call work at least (she can finish early or extend)
+HUMAN_RING_S = 20.0  # the person's phone rings this long before the call goes to a bot
 STATE_ORDER = ("ready", "reserved", "on_call", "wrap_up", "not_ready", "logged_out")
 
 
@@ -98,14 +106,20 @@ async def run_demo(
     final figures."""
     workload: Workload = load_workload(options.workload or default_workload_path())
     scenario = skills_router(workload)
-    # One more agent for a person: every queue, logged out until they log in.
+    # One more agent for a person: every queue, logged out until they log in. The bots
+    # run at `speed`; the person works at human pace: her ring, wrap-up and conversations
+    # last as long in wall time as the workload says (the ACD's clock runs at `speed`).
     person = AgentProfile(
         id=PERSON,
         endpoint=f"PJSIP/{PERSON}",
         skills=dict.fromkeys(workload.topics, 9),
         queues=tuple(workload.topics),
+        wrap_up_s=max(workload.wrap_up_s, HUMAN_WRAP_UP_S) * options.speed,
+        ring_timeout_s=HUMAN_RING_S * options.speed,
     )
-    acd_config = scenario.config.model_copy(update={"agents": (*scenario.config.agents, person)})
+    agents = named(scenario.config.agents)  # people's names on the wallboard and reports
+    acd_config = scenario.config.model_copy(update={"agents": (*agents, person)})
+    acd_config = queue_names(acd_config, DEFAULT_ACD)  # what the pages call the queues
     scale = 1.0 / options.speed
     if settings.store.classifier is None and DEFAULT_CLASSIFIER.is_file():
         # The case form needs topics: the example classifier unless one is configured.
@@ -114,7 +128,8 @@ async def run_demo(
     store = store or build_store(settings, database_url)
     recordings = store.outbox.spill_path.parent.parent / "recordings"
     phones = bot_endpoints(scenario.config, workload.seed)
-    phones[PERSON] = Endpoint(PERSON, answer_after_s=2.0)  # their softphone answers itself
+    # Her softphone answers itself after 2 s (wall time); her calls last in wall time.
+    phones[PERSON] = Endpoint(PERSON, answer_after_s=2.0 * options.speed, slowdown=options.speed)
     phones[SUPERVISOR_PHONE] = Endpoint(SUPERVISOR_PHONE, answer_after_s=1.0)
     # A demo runs for days: the simulated PBX keeps only the latest actions and channels.
     server = SimAmiServer(
@@ -150,20 +165,31 @@ async def run_demo(
         store=store,
         ivr=ivr,
     )
-    keys = ivr_keys(definition)
-    traffic = Traffic(server.pbx, workload, scenario.queue_of, options.seed, keys=keys)
+    keys, numbers = ivr_keys(definition), number_keys(definition)
+    traffic = Traffic(
+        server.pbx, workload, scenario.queue_of, options.seed, keys=keys, numbers=numbers
+    )
     tasks: list[asyncio.Task[None]] = []
     api = ApiServer(core, database_url, "127.0.0.1", _port(settings.http.port))
     try:
         await core.start()
+        # issue 22: before the API, whose screen-pop suggestions read it at start
+        await seed_demo_knowledge(database_url, settings.store.classifier)
         await api.start()
-        tokens = await _demo_users(database_url)
+        users = await _demo_users(database_url)
+        tokens = {name: user.token for name, user in users.items()}
         server.pbx.use_fastagi("127.0.0.1", ivr.agi.port)
         await core.ami.wait_connected(10)
         acd = core.acd
         assert acd is not None
         for agent in scenario.config.agents:
-            acd.apply(acd.acd.login(agent.id, acd.now(), ready=True))
+            # A demo that was killed left its bots logged in, and the store gives them
+            # back so (queues/restore.py): those are made ready, not logged in twice.
+            view = acd.acd.agent_view(agent.id)
+            if view is None or view.state == AgentState.LOGGED_OUT:
+                acd.apply(acd.acd.login(agent.id, acd.now(), ready=True))
+            elif view.state == AgentState.NOT_READY:
+                acd.apply(acd.acd.set_ready(agent.id, acd.now()))
         print(
             f"cti demo: {workload.name}, {len(scenario.config.agents)} bot agents, "
             f"{workload.arrivals.calls_per_hour:g} calls/h"
@@ -173,6 +199,8 @@ async def run_demo(
         print(f"  simulated Asterisk (AMI): 127.0.0.1:{port}  user {server.username}", file=out)
         print(f"  database: {_public(database_url)} (PostgreSQL {version})", file=out)
         print(f"  FastAGI IVR: 127.0.0.1:{ivr.agi.port} (business hours off)", file=out)
+        for number, entry in definition.numbers.items():
+            print(f"  citizens dial {number} ({entry.name}): IVR from {entry.start}", file=out)
         if options.record:
             print(f"  recordings: {recordings}", file=out)
         print(f"  outbox spill directory: {store.outbox.spill_path.parent}", file=out)
@@ -186,6 +214,12 @@ async def run_demo(
             f"  take calls yourself as agent '{PERSON}': {base}/desktop#token={tokens[PERSON]}\n"
             f"    or its websocket ws://127.0.0.1:{api.port}/ws/agent?token={tokens[PERSON]}"
             " (docs/api.md)",
+            file=out,
+        )
+        print(f"  API reference: {base}/api-docs", file=out)
+        print(
+            f"  log in at {base}/ as  supervisor / {users['supervisor'].password}"
+            f"  or  {PERSON} / {users[PERSON].password}",
             file=out,
         )
         print("  Ctrl-C to stop", file=out, flush=True)
@@ -206,6 +240,16 @@ async def run_demo(
                 break
         if tty:
             print(file=out)
+        # The final figures are what the CTI was told: no new caller, the simulated
+        # PBX's clock stops (nothing rings on or answers), and the answer to a Ping comes
+        # after every event sent before it. (Taken while calls went on, a phone could
+        # answer between the figures and the end.)
+        for task in tasks:
+            task.cancel()
+        server.pbx.time_scale = 1e9  # a timer set from now on never fires...
+        server.pbx.close()  # ...nor does one set before
+        with contextlib.suppress(AmiError, TimeoutError):
+            await core.ami.send_action({"Action": "Ping"}, timeout=5)
         return acd.summary()
     finally:
         for task in tasks:
@@ -221,12 +265,25 @@ async def run_demo(
 PERSON = "you"
 
 
+def queue_names(config: AcdConfig, path: Path) -> AcdConfig:
+    """The demo's queues (one per workload topic) with the names per language that the
+    ACD file gives queues of the same code; the rest keep theirs."""
+    if not path.is_file():
+        return config
+    named = load_acd_config(path).queues
+    queues = {
+        code: q.model_copy(update={"names": named[code].names}) if code in named else q
+        for code, q in config.queues.items()
+    }
+    return config.model_copy(update={"queues": queues})
+
+
 def always_open(definition: IvrDefinition) -> IvrDefinition:
     """The demo's hotline is always open: business hours would send every evening
     visitor to voicemail (on a reload too)."""
-    return definition.model_copy(
-        update={"calendars": {"default": Calendar(weekly={"daily": "24h"})}}
-    )
+    always = Calendar(weekly={"daily": "24h"})  # every calendar, the callback slots' too
+    calendars = {name: always for name in [*definition.calendars, "default"]}
+    return definition.model_copy(update={"calendars": calendars})
 
 
 def _port(preferred: int) -> int:
@@ -241,17 +298,29 @@ def _port(preferred: int) -> int:
     return preferred
 
 
-async def _demo_users(url: str) -> dict[str, str]:
-    """A supervisor and the person's agent user; fresh tokens for both."""
+@dataclass(frozen=True)
+class DemoUser:
+    """One of the demo's people: a fresh session token and a password for the login
+    page (after "Sign out"), both printed."""
+
+    token: str
+    password: str
+
+
+async def _demo_users(url: str) -> dict[str, DemoUser]:
+    """A supervisor and the person's agent user; fresh tokens and passwords for both
+    (new each run: a demo's database may outlive it, its passwords do not)."""
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
-        tokens = {}
+        users = {}
         for name, role, agent_id in (("supervisor", "supervisor", None), (PERSON, "agent", PERSON)):
             with contextlib.suppress(StoreError):  # kept from an earlier demo
                 await auth.create_user(conn, name, role, agent_id)
-            tokens[name] = await auth.issue_token(conn, name)
-        return tokens
+            password = secrets.token_urlsafe(9)  # 12 characters
+            await auth.set_password(conn, name, password)
+            users[name] = DemoUser(await auth.issue_token(conn, name), password)
+        return users
     finally:
         await conn.close()
 

@@ -29,6 +29,9 @@ def prompt_names(definition: m.IvrDefinition) -> list[str]:
     names: set[str] = set()
     for node in definition.nodes.values():
         names.update(_prompts(node))
+    for slot in definition.callback_slots.values():
+        if slot.confirm_prompt:
+            names.add(slot.confirm_prompt)
     return sorted(names)
 
 

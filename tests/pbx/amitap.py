@@ -1,69 +1,92 @@
 """A second AMI session that records every event Asterisk sends, as the CTI's own
-session receives them: `(monotonic time, {header: value})` in arrival order."""
+session receives them: `(monotonic time, {header: value})` in arrival order.
+
+It reads in a thread of its own with a blocking socket, so an event is stamped when
+its bytes arrive, whatever the test's event loop is doing (and Asterisk, which drops a
+session that does not read, always finds this one reading)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 
 Message = dict[str, str]
+Lines = Iterator[tuple[float, str]]
 
 
 class AmiTap:
     def __init__(self, port: int, username: str, secret: str) -> None:
         self.port, self.username, self.secret = port, username, secret
         self.events: list[tuple[float, Message]] = []
-        self._task: asyncio.Task[None] | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
 
     async def __aenter__(self) -> AmiTap:
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        self._writer = writer
-        await reader.readline()  # "Asterisk Call Manager/…"
-        writer.write(
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self._sock = sock
+        lines = _lines(sock)
+        next(lines)  # "Asterisk Call Manager/…"
+        sock.sendall(
             (
                 f"Action: Login\r\nUsername: {self.username}\r\nSecret: {self.secret}\r\n"
                 "Events: on\r\nActionID: tap\r\n\r\n"
             ).encode()
         )
-        await writer.drain()
-        first = await _block(reader)
+        first = _block(lines)[1]
         if first.get("Response") != "Success":
             raise RuntimeError(f"AMI tap login refused: {first}")
-        self._task = asyncio.create_task(self._read(reader))
+        sock.settimeout(None)
+        self._thread = threading.Thread(target=self._read, args=(lines,), daemon=True)
+        self._thread.start()
         return self
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        while True:
-            message = await _block(reader)
-            if not message:
-                return
-            if "Event" in message:
-                self.events.append((time.monotonic(), message))
+    def _read(self, lines: Lines) -> None:
+        with contextlib.suppress(OSError, StopIteration):
+            while True:
+                at, message = _block(lines)
+                if "Event" in message:
+                    self.events.append((at, message))
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._writer is not None:
-            self._writer.close()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            self._sock.close()
+        if self._thread is not None:
+            self._thread.join(5)
 
 
-async def _block(reader: asyncio.StreamReader) -> Message:
-    out: Message = {}
+def _lines(sock: socket.socket) -> Lines:
+    """(monotonic time the line's bytes arrived, line) until the socket closes."""
+    pending = b""
     while True:
-        line = await reader.readline()
-        if not line:
-            return out
-        text = line.decode(errors="replace").rstrip("\r\n")
+        chunk = sock.recv(65536)
+        if not chunk:
+            return
+        at = time.monotonic()
+        pending += chunk
+        *complete, pending = pending.split(b"\r\n")
+        for line in complete:
+            yield at, line.decode(errors="replace")
+
+
+def _block(lines: Lines) -> tuple[float, Message]:
+    """The next message: when its first line arrived, and its headers."""
+    out: Message = {}
+    first = 0.0
+    for at, text in lines:
         if not text:
             if out:
-                return out
+                return first, out
             continue
+        if not out:
+            first = at
         key, _, value = text.partition(":")
         out.setdefault(key.strip(), value.strip())
+    raise StopIteration

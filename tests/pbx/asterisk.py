@@ -166,6 +166,35 @@ def install_dir() -> Path:
     return target
 
 
+def cpu_mismatch(install: Path) -> str:
+    """Why this Asterisk build cannot run on this machine's processor."""
+    return (
+        f"{install / 'sbin' / 'asterisk'} stopped on an illegal instruction (SIGILL): it"
+        " was compiled for a processor with instructions this one lacks (seen: AVX-512"
+        " on an AMD EPYC without it). Run the pbx tier on a machine whose processor has"
+        " them, or give CTI_ASTERISK_DIR an Asterisk built for this one."
+    )
+
+
+def runs_here(install: Path) -> str | None:
+    """None if this Asterisk build can run on this processor, else why not. Asterisk
+    executes such instructions within its first milliseconds, before reading any
+    configuration: started on a missing configuration file, a build that can run
+    exits (or waits) without a signal."""
+    try:
+        done = subprocess.run(
+            [str(install / "sbin" / "asterisk"), "-f", "-n", "-C", "/nonexistent/asterisk.conf"],
+            capture_output=True,
+            timeout=3,
+            env=lib_env(install),
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    return cpu_mismatch(install) if done.returncode == -signal.SIGILL else None
+
+
 def lib_env(install: Path) -> dict[str, str]:
     return {**os.environ, "LD_LIBRARY_PATH": str(install / "lib")}
 
@@ -329,11 +358,17 @@ class Asterisk:
         deadline = time.monotonic() + timeout
         while not (self.run / "run" / "asterisk.ctl").exists():
             if self.proc.poll() is not None:
-                raise RuntimeError(f"asterisk exited at start: {self.log_tail()}")
+                raise RuntimeError(f"asterisk exited at start: {self.exit_reason()}")
             if time.monotonic() > deadline:
                 raise RuntimeError("asterisk did not open its control socket")
             time.sleep(0.05)
         self.cli("core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
+
+    def exit_reason(self) -> str:
+        assert self.proc is not None
+        if self.proc.returncode == -signal.SIGILL:
+            return cpu_mismatch(self.install)
+        return f"exit code {self.proc.returncode}: {self.log_tail()}"
 
     def cli(self, command: str, timeout: float = 20.0) -> str:
         result = subprocess.run(

@@ -61,6 +61,7 @@ class Desktop:
         self.agent = agent
         self.ws = ws
         self.frames: list[dict[str, Any]] = []
+        self.arrived: list[float] = []  # time.monotonic() of each frame, as frames
         self._ids = 0
         self._changed = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
@@ -68,6 +69,7 @@ class Desktop:
     async def _read(self) -> None:
         async for msg in self.ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
+                self.arrived.append(time.monotonic())
                 self.frames.append(json.loads(msg.data))
                 self._changed.set()
 
@@ -176,7 +178,9 @@ class Hotline:
         if not ivr.exists():
             # The deployment's IVR, open around the clock (tests run at any hour).
             definition = yaml.safe_load((DEPLOY / "ivr.yaml").read_text())
-            definition["calendars"] = {"default": {"weekly": {"daily": "24h"}}}
+            always = {"weekly": {"daily": "24h"}}  # every calendar: the callback slots' too
+            calendars = definition.get("calendars") or {}
+            definition["calendars"] = {name: always for name in [*calendars, "default"]}
             ivr.write_text(yaml.safe_dump(definition))
         env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
         env.update(

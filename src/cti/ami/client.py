@@ -34,6 +34,7 @@ from cti.ami.errors import (
     AmiConnectError,
     AmiConnectionLost,
     AmiError,
+    AmiFenced,
     AmiLoginError,
     AmiTimeout,
     OriginateFailed,
@@ -46,6 +47,8 @@ log = structlog.get_logger("cti.ami")
 
 # Actions that only read: safe to retry once the link is back. Everything else
 # (Originate, Redirect, Hangup, Setvar, MixMonitor, ...) is never sent twice.
+# What a CTI that no longer leads may still send: its own session's upkeep.
+SESSION_ACTIONS = frozenset({"login", "challenge", "logoff", "ping"})
 IDEMPOTENT_ACTIONS = frozenset(
     {
         "ping", "status", "coreshowchannels", "coreshowchannelmap", "coresettings",
@@ -197,6 +200,7 @@ class AmiClient:
         on_session_start: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        may_act: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self._on_event = on_event
@@ -211,6 +215,8 @@ class AmiClient:
         # When the last bytes came from Asterisk (perf_counter_ns): the start of the
         # CTI's own share of a screen-pop in `cti bench api`; costs one clock read.
         self.read_ns = 0
+        # With several CTIs (cti.ha): whether this one leads now; None: it always does.
+        self.may_act = may_act
         self._manager = _Manager(host=settings.host, port=settings.port, events="on")
         self._protocol: _Protocol | None = None
         self._up = asyncio.Event()
@@ -434,6 +440,9 @@ class AmiClient:
 
     def _raw_send(self, fields: dict[str, Any]) -> Any:
         check_action(fields)  # the one edge every action passes
+        name = str(fields.get("Action", "")).lower()
+        if self.may_act is not None and name not in SESSION_ACTIONS and not self.may_act():
+            raise AmiFenced(f"{fields.get('Action')} not sent: this CTI no longer leads")
         proto = self._protocol
         if proto is None or proto.closed:
             raise AmiConnectionLost("not connected to Asterisk")

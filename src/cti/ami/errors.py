@@ -25,6 +25,12 @@ class AmiConnectionLost(AmiError):
     code = "ami_connection_lost"
 
 
+class AmiFenced(AmiError):
+    """This CTI no longer leads (cti.ha): it sends Asterisk nothing that acts."""
+
+    code = "ami_fenced"
+
+
 class AmiTimeout(AmiError):
     code = "ami_timeout"
 

@@ -34,6 +34,8 @@ RESYNC_VARIABLES = (
     "CTI_INTERACTION",
     "CTI_ROUTED",
     "CTI_SPY",  # a supervisor's spy call: not a citizen's (not stored)
+    "CTI_CALL_ID",  # an agent's leg placed by the ACD (a callback, her own call)
+    "CTI_CALLBACK_NUMBER",
     START_VARIABLE,
     ANSWER_VARIABLE,
 )

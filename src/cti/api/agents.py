@@ -35,6 +35,7 @@ class AgentProfileIn(BaseModel):
         Annotated[str, Field(min_length=1, max_length=64)], Annotated[int, Field(ge=1, le=10)]
     ]
     queues: Annotated[list[str], Field(min_length=1, max_length=50)]
+    name: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
 def routes(ctx: Context) -> list[web.RouteDef]:
@@ -56,9 +57,12 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         view = next(a for a in acd.acd.agents() if a.id == agent_id)
         stats = acd.acd.agent_stats(agent_id)
         in_state = acd.now() - view.since
+        left = None if view.wrap_until is None else max(0.0, view.wrap_until - acd.now())
+        live = acd.acd.call_view(view.call) if view.call else None
         return web.json_response(
             {
                 "id": p.id,
+                "name": p.name or p.id,
                 "endpoint": p.endpoint,
                 "skills": dict(p.skills),
                 "queues": list(p.queues),
@@ -66,6 +70,11 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 "reason": view.reason,
                 "call": view.call,
                 "in_state_s": round(in_state * acd.time_scale, 1),
+                # What the agent asked for during the call, applied when the wrap-up ends.
+                "pending": view.pending and {"state": view.pending, "reason": view.pending_reason},
+                "wrap_up_left_s": None if left is None else round(left * acd.time_scale, 1),
+                "recording": ctx.core.recording is not None,
+                "held": live is not None and live.held,
                 # What the desktop offers: not-ready reasons, queues to transfer to.
                 "not_ready_reasons": list(acd.acd.config.not_ready_reasons),
                 "all_queues": list(acd.acd.config.queues),
@@ -84,10 +93,15 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         agent_id = request.match_info["agent_id"]
         data: AgentProfileIn = await body(request, AgentProfileIn)
         acd = ctx.acd()
+        old = acd.acd.profile(agent_id)
         new = AgentProfile(
-            id=agent_id, endpoint=data.endpoint, skills=data.skills, queues=tuple(data.queues)
+            id=agent_id,
+            endpoint=data.endpoint,
+            skills=data.skills,
+            queues=tuple(data.queues),
+            name=data.name or (old.name if old is not None else None),
         )
-        created = acd.acd.profile(agent_id) is None
+        created = old is None
         # Stored and applied together: a change the ACD refuses is not kept either.
         async with ctx.db() as conn, conn.transaction():
             await stored.save_agent(conn, new, principal.username)
@@ -118,6 +132,21 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         items = [agent_view(acd, a.id) for a in acd.acd.agents()]
         return web.json_response({"items": [a.model_dump() for a in items if a is not None]})
 
+    async def transfer_targets(request: web.Request) -> web.Response:
+        """Where an agent may hand its call: the other agents who are ready now, with
+        their skills, and the queues."""
+        principal = need(request, "agent", "supervisor", "admin")
+        acd = ctx.acd()
+        ready = [
+            {"id": a.id, "name": p.name, "skills": dict(p.skills), "queues": list(p.queues)}
+            for a in acd.acd.agents()
+            if str(a.state) == "ready"
+            and a.reachable
+            and a.id != principal.agent_id
+            and (p := profile(a.id))
+        ]
+        return web.json_response({"agents": ready, "queues": list(acd.acd.config.queues)})
+
     async def state(request: web.Request) -> web.Response:
         principal = need(request, "agent", "supervisor", "admin")
         agent_id = request.match_info["agent_id"]
@@ -129,6 +158,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
 
     return [
         web.get("/api/v1/agents", listing),
+        web.get("/api/v1/transfer-targets", transfer_targets),
         web.post("/api/v1/agents/{agent_id}/state", state),
         web.get("/api/v1/agents/{agent_id}", read),
         web.put("/api/v1/agents/{agent_id}", write),

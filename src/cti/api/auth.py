@@ -1,4 +1,5 @@
-"""Who is calling the API: users with roles (agent, supervisor, admin, integrator),
+"""Who is calling the API: users with roles (agent, supervisor, admin, integrator, and
+organisation: a person of a responsible organisation, who sees only its cases),
 passwords (scrypt) for people, tokens for sessions and integrators' API keys. Only a
 token's SHA-256 is stored; a token is shown once, when it is issued, and is revoked by
 deleting its row (logout, or an admin for all of a user's tokens).
@@ -18,6 +19,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -26,8 +28,8 @@ from typing import Any, Literal
 
 from cti.store.errors import StoreError
 
-Role = Literal["agent", "supervisor", "admin", "integrator"]
-ROLES: tuple[Role, ...] = ("agent", "supervisor", "admin", "integrator")
+Role = Literal["agent", "supervisor", "admin", "integrator", "organisation"]
+ROLES: tuple[Role, ...] = ("agent", "supervisor", "admin", "integrator", "organisation")
 SESSION_TTL = dt.timedelta(hours=12)
 
 
@@ -36,6 +38,7 @@ class Principal:
     username: str
     role: Role
     agent_id: str | None
+    organisations: tuple[str, ...] = ()  # an organisation user's: the cases it may see
 
 
 def hash_password(password: str) -> str:
@@ -101,29 +104,67 @@ def token_hash(token: str) -> str:
 
 
 async def create_user(
-    conn: Any, username: str, role: str, agent_id: str | None = None, password: str | None = None
+    conn: Any,
+    username: str,
+    role: str,
+    agent_id: str | None = None,
+    password: str | None = None,
+    organisations: tuple[str, ...] = (),
+    email: str | None = None,
 ) -> Principal:
+    """A new user; an organisation user with the organisations whose cases it works;
+    `email`: where deadline alerts are mailed (none: the inbox only)."""
     if role not in ROLES:
         raise StoreError("bad_role", f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if role == "agent" and not agent_id:
         raise StoreError("agent_id_required", "an agent user needs the agent id it acts as")
+    if (role == "organisation") != bool(organisations):
+        raise StoreError(
+            "organisation_required",
+            "an organisation user needs one or more organisations, and only it has them",
+        )
     if password is not None and len(password) < 10:
         raise StoreError("weak_password", "a password needs at least 10 characters")
+    if email is not None and not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,253}", email):
+        raise StoreError("bad_email", f"not an e-mail address: {email!r}")
+    organisations = tuple(sorted(set(organisations)))
     try:
-        await conn.execute(
-            "INSERT INTO users (username, role, agent_id, password_hash) VALUES ($1, $2, $3, $4)",
-            username,
-            role,
-            agent_id,
-            hash_password(password) if password else None,
-        )
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO users (username, role, agent_id, password_hash, email)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                username,
+                role,
+                agent_id,
+                hash_password(password) if password else None,
+                email,
+            )
+            for code in organisations:
+                if not await conn.fetchval("SELECT true FROM organisations WHERE code = $1", code):
+                    raise StoreError("unknown_organisation", f"no organisation {code!r}")
+                await conn.execute(
+                    "INSERT INTO user_organisations (username, organisation) VALUES ($1, $2)",
+                    username,
+                    code,
+                )
     except Exception as exc:
         if type(exc).__name__ == "UniqueViolationError":
             raise StoreError("user_exists", f"user {username!r} exists already") from None
         if type(exc).__name__ == "CheckViolationError":
             raise StoreError("bad_username", f"not a valid user name: {username!r}") from None
         raise
-    return Principal(username, role, agent_id)
+    return Principal(username, role, agent_id, organisations)
+
+
+async def set_password(conn: Any, username: str, password: str) -> None:
+    """Give an existing user a new password (the demo's people get one each run)."""
+    if len(password) < 10:
+        raise StoreError("weak_password", "a password needs at least 10 characters")
+    status = await conn.execute(
+        "UPDATE users SET password_hash = $2 WHERE username = $1", username, hash_password(password)
+    )
+    if status.split()[-1] == "0":
+        raise StoreError("unknown_user", f"no user {username!r}")
 
 
 async def issue_token(
@@ -143,12 +184,24 @@ async def issue_token(
 
 async def principal_for_token(conn: Any, token: str) -> Principal | None:
     row = await conn.fetchrow(
-        "SELECT u.username, u.role, u.agent_id FROM api_tokens t JOIN users u USING (username)"
+        f"SELECT u.username, u.role, u.agent_id, {_ORGANISATIONS}"
+        " FROM api_tokens t JOIN users u USING (username)"
         " WHERE t.token_hash = $1 AND NOT u.disabled"
         " AND (t.expires_at IS NULL OR t.expires_at > now())",
         token_hash(token),
     )
-    return None if row is None else Principal(row["username"], row["role"], row["agent_id"])
+    return None if row is None else _principal(row)
+
+
+# An organisation user's organisations, read with the user (one index lookup).
+_ORGANISATIONS = (
+    "ARRAY(SELECT o.organisation FROM user_organisations o"
+    " WHERE o.username = u.username ORDER BY 1) AS organisations"
+)
+
+
+def _principal(row: Any) -> Principal:
+    return Principal(row["username"], row["role"], row["agent_id"], tuple(row["organisations"]))
 
 
 async def login(
@@ -157,15 +210,14 @@ async def login(
     """The principal and a new session token, or None; a user who does not exist (or
     is disabled, or has no password) costs the same hash as one who does."""
     row = await conn.fetchrow(
-        "SELECT username, role, agent_id, password_hash FROM users"
-        " WHERE username = $1 AND NOT disabled",
+        f"SELECT u.username, u.role, u.agent_id, u.password_hash, {_ORGANISATIONS}"
+        " FROM users u WHERE u.username = $1 AND NOT u.disabled",
         username,
     )
     stored = row["password_hash"] if row is not None else None
     if not await passwords.check(password, stored) or row is None:
         return None
-    principal = Principal(row["username"], row["role"], row["agent_id"])
-    return principal, await issue_token(conn, username)
+    return _principal(row), await issue_token(conn, username)
 
 
 async def revoke_token(conn: Any, hashed: str) -> int:

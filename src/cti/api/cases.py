@@ -9,16 +9,19 @@ move statuses.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cti.api.audit import audit
 from cti.api.context import PRINCIPAL, ApiError, Context, Offset, body, need, path_id
+from cti.api.reports import centre_zone
 from cti.store import cases
-from cti.store.models import CaseCreate, CaseStatus, CaseUpdate
+from cti.store.models import CaseCreate, CaseStatus, CaseUpdate, Channel
 from cti.store.phone import normalise
 
 
@@ -37,6 +40,12 @@ class CaseQuery(BaseModel):
     status: str | None = None
     topic: str | None = None
     organisation: str | None = None
+    address: Annotated[str, Field(max_length=500)] | None = None
+    emergency: bool | None = None
+    paid: bool | None = None
+    channel: Channel | None = None
+    overdue: bool | None = None  # still being worked, past its deadline
+    due_within_days: Annotated[int, Field(ge=0, le=366)] | None = None  # not yet overdue
     created_from: AwareDatetime | None = None
     created_to: AwareDatetime | None = None
     sort: str = "-created_at"
@@ -104,7 +113,8 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         principal = need(request, *everyone)
         query = CaseQuery.model_validate(dict(request.query))
         async with ctx.db() as conn:
-            found, total = await cases.search_cases(conn, **query.model_dump())
+            today = dt.datetime.now(ZoneInfo(centre_zone(ctx.core))).date()  # the centre's day
+            found, total = await cases.search_cases(conn, **query.model_dump(), today=today)
             if query.phone:  # a citizen's cases found by their number: personal data
                 phone = normalise(query.phone)
                 await audit(conn, principal.username, "case_search", phone, found=total)
@@ -123,7 +133,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     async def topics(request: web.Request) -> web.Response:
         """The classifier for the case form: active topics with the organisation that
         answers them and the days it has (a case's deadline)."""
-        need(request, "agent", "supervisor", "admin", "integrator")
+        need(request, "agent", "supervisor", "admin", "integrator", "organisation")
         async with ctx.db() as conn:
             rows = await conn.fetch(
                 "SELECT t.code, t.name, t.parent, t.organisation, o.name AS organisation_name,"

@@ -11,7 +11,7 @@ import contextlib
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Annotated, Any, TypeVar
 
 import asyncpg
@@ -156,10 +156,18 @@ class Context:
     The pool is this object's resource: opened by `open`, closed by `close`.
     """
 
-    def __init__(self, core: CoreView, db_url: str | None) -> None:
+    def __init__(
+        self, core: CoreView, db_url: str | None, may_act: Callable[[], bool] | None = None
+    ) -> None:
         self.core = core
         self.db_url = db_url
         self.pool: Any = None
+        self._may_act = may_act  # several CTIs (cti.ha): whether this one still leads
+
+    def check_leading(self) -> None:
+        """Refuse (503 not_leader) what a CTI whose lease ran out is asked to do."""
+        if self._may_act is not None and not self._may_act():
+            raise ApiError(503, "not_leader", "this CTI no longer leads; it is stopping")
 
     async def open(self) -> None:
         if self.db_url is not None:

@@ -75,7 +75,11 @@ async def answer(core: CoreView, acd: AcdService, agent_id: str) -> None:
 
 async def hangup(core: CoreView, acd: AcdService, agent_id: str) -> None:
     view = acd.acd.agent_view(agent_id)
-    channel = acd.caller_channel(view.call) if view is not None and view.call else None
+    call = view.call if view is not None else None
+    channel = acd.caller_channel(call) if call else None
+    if channel is None and call:  # an agent's own call: its leg ends the conversation
+        placed = [core.tracker.channels.get(u) for u in acd.placed_legs(call)]
+        channel = next((c.name for c in placed if c is not None), None)
     if channel is None:
         raise ApiError(409, "no_call", "there is no call to hang up")
     try:

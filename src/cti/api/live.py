@@ -49,6 +49,8 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         in_acd = {c.id: c for c in acd.acd.calls()} if acd is not None else {}
         items: list[dict[str, Any]] = []
         for it in ctx.core.tracker.interactions.values():
+            if it.cti_vars.get("CTI_SPY"):
+                continue  # a supervisor's own listen/whisper/barge leg, not a citizen's call
             c = in_acd.get(it.id)
             items.append(
                 {
@@ -61,6 +63,12 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                     # Our ACD's word for calls it routes; Asterisk's channels for the rest.
                     "state": c.state if c else call_state(ctx.core.tracker, it),
                     "agent": c.agent if c else None,
+                    # In its queue's line this long (its place), as the ACD counts it.
+                    "waited_s": (
+                        round(acd.now() - c.entered, 1)
+                        if acd is not None and c is not None and c.state == "waiting"
+                        else None
+                    ),
                 }
             )
         items.sort(key=lambda x: -float(x["started_s_ago"]))
@@ -97,22 +105,10 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         if profile is None:
             raise ApiError(404, "unknown_agent", f"no agent {data.agent!r}")
         number = normalise(data.number)
-        try:
-            await ctx.core.ami.send_action(
-                {
-                    "Action": "Originate",
-                    "Channel": profile.endpoint,
-                    "Context": "cti-callback",
-                    "Exten": "s",
-                    "Priority": "1",
-                    "Async": "true",
-                    "Variable": [f"CTI_CALLBACK_NUMBER={number}", "CTI_RING_TIMEOUT=30"],
-                },
-                timeout=60,
-            )
-        except AmiError as exc:
-            raise ApiError(409, "call_failed", str(exc)) from None
-        return web.json_response({"agent": data.agent, "number": number}, status=201)
+        call = acd.call_out(data.agent, number)
+        async with ctx.db() as conn:
+            await audit(conn, principal.username, "call_out", call)
+        return web.json_response({"agent": data.agent, "number": number, "call": call}, status=201)
 
     async def transfer(request: web.Request) -> web.Response:
         principal = need(request, "supervisor", "admin", "integrator")

@@ -36,8 +36,14 @@ class ErrorReply(BaseModel):
     fields: list[dict[str, str]] | None = None
 
 
+class PendingState(BaseModel):
+    state: str
+    reason: str | None
+
+
 class AgentView(BaseModel):
     id: str
+    name: str  # the person's name (the id when the profile has none)
     state: str
     reason: str | None
     since: float
@@ -46,6 +52,8 @@ class AgentView(BaseModel):
     skills: dict[str, int]
     queues: list[str]
     reachable: bool
+    # A state asked for (or forced) during a call, applied when the call and wrap-up end.
+    pending: PendingState | None = None
 
 
 class LanguageChange(_In):
@@ -106,6 +114,8 @@ class WsRecording(_Msg):
 class WsResume(_Msg):
     type: Literal["resume"]
     since: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    # The `stream` of the hello/snapshot that numbered `since`; another one: a gap.
+    stream: Annotated[str, Field(max_length=64)] | None = None
 
 
 class WsPing(_Msg):
@@ -114,6 +124,18 @@ class WsPing(_Msg):
 
 class WsHangup(_Msg):
     type: Literal["hangup"]
+
+
+class WsCancelPending(_Msg):
+    """Forget the not-ready (or logout) asked for during the call: ready after it."""
+
+    type: Literal["cancel_pending"]
+
+
+class WsCurrentCall(_Msg):
+    """The screen-pop of the agent's current call (ack's `pop`; null: no call)."""
+
+    type: Literal["current_call"]
 
 
 class TransferTarget(_In):
@@ -168,6 +190,8 @@ AgentMessage = Annotated[
     | WsResume
     | WsPing
     | WsHangup
+    | WsCurrentCall
+    | WsCancelPending
     | WsAnswer
     | WsHold
     | WsTransfer
@@ -202,7 +226,15 @@ class WsSpy(_Msg):
     endpoint: Annotated[str, Field(pattern=r"^PJSIP/[A-Za-z0-9_.-]{1,64}$")]
 
 
+class WsSpyStop(_Msg):
+    """End the supervisor's listen / whisper / barge on an agent's call."""
+
+    type: Literal["stop_spy"]
+    agent: Annotated[str, Field(min_length=1, max_length=64)]
+
+
 SupervisorMessage = Annotated[
-    WsForceState | WsBroadcast | WsSpy | WsResume | WsPing, Field(discriminator="type")
+    WsForceState | WsBroadcast | WsSpy | WsSpyStop | WsResume | WsPing,
+    Field(discriminator="type"),
 ]
 SUPERVISOR_MESSAGE: TypeAdapter[SupervisorMessage] = TypeAdapter(SupervisorMessage)

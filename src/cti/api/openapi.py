@@ -20,7 +20,12 @@ from cti.api.models import (
     StateChange,
     TransferTarget,
 )
-from cti.api.records import CdrQuery
+from cti.api.openapi_campaigns import campaign_paths
+from cti.api.openapi_deadlines import deadline_paths
+from cti.api.openapi_journal import journal_paths
+from cti.api.openapi_knowledge import knowledge_paths
+from cti.api.openapi_outbound import outbound_paths
+from cti.api.records import CallerContact, CdrQuery
 from cti.api.reports import KpiQuery
 from cti.store.models import Case, CaseCreate, CaseEvent, CaseUpdate, ScreenPop
 from cti.version import VERSION
@@ -86,7 +91,16 @@ def _op(
 def _more_paths() -> dict[str, Any]:
 
     return {
-        "/api/v1/me": {"get": _op("who the token belongs to, and their language", (401,))},
+        **outbound_paths(_op),
+        **campaign_paths(_op),
+        **knowledge_paths(_op),
+        **journal_paths(_op),
+        **deadline_paths(_op),
+        "/api/v1/me": {
+            "get": _op(
+                "who the token belongs to, their language and the centre's time zone", (401,)
+            )
+        },
         "/api/v1/logout": {"post": _op("revoke the token of this request at once", (401,))},
         "/api/v1/users/{username}/tokens": {
             "delete": _op(
@@ -97,6 +111,13 @@ def _more_paths() -> dict[str, Any]:
         },
         "/api/v1/me/language": {
             "put": _op("the language of the user's pages", (401, 422), body=LanguageChange)
+        },
+        "/api/v1/names": {
+            "get": _op(
+                "what the pages call queues, skills, topics, organisations and agents,"
+                " per language",
+                (401,),
+            )
         },
         "/api/v1/topics": {
             "get": _op("the classifier: topics, their organisation and days", (401, 403))
@@ -115,6 +136,17 @@ def _more_paths() -> dict[str, Any]:
                 "remove a logged-out agent (stored)", (401, 403, 404, 409), param="agent_id"
             ),
         },
+        "/api/v1/transfer-targets": {
+            "get": _op("the ready agents (with skills) and the queues to transfer to", (401, 403))
+        },
+        "/api/v1/callers/{number}/contact": {
+            "put": _op(
+                "a caller's name and address, as the agent heard them (audited)",
+                (401, 403, 422),
+                body=CallerContact,
+                param="number",
+            )
+        },
         "/api/v1/queues/{queue}": {
             "get": _op("a queue's configuration and live figures", (401, 403, 404), param="queue")
         },
@@ -129,6 +161,15 @@ def _more_paths() -> dict[str, Any]:
         "/api/v1/announcements/{announcement_id}": {
             "delete": _op("delete a notice", (401, 403, 404), param="announcement_id")
         },
+        "/api/v1/calls/{call_id}/routing": {
+            "get": _op(
+                "why this agent: every routing decision for the call (candidates, their"
+                " availability and reserves, the rule that chose) and, while it waits, why"
+                " nobody takes it yet",
+                (401, 403, 404),
+                param="call_id",
+            )
+        },
     }
 
 
@@ -141,6 +182,7 @@ def document() -> dict[str, Any]:
         ClickToCall,
         AnnouncementCreate,
         LanguageChange,
+        CallerContact,
     ]
     for model in [*_MODELS, *extra]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -218,10 +260,10 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/reports/kpis": {
                 "get": {
-                    "summary": "KPIs per hour, day, month, queue, topic or agent; format=csv",
+                    "summary": "KPIs: totals or per 15 min, hour, day, month, queue, topic, agent",
                     "security": bearer,
                     "parameters": [
-                        {"name": n, "in": "query", "required": n in ("start", "end"), "schema": f}
+                        {"name": n, "in": "query", "required": False, "schema": f}
                         for n, f in KpiQuery.model_json_schema()["properties"].items()
                     ],
                     "responses": {"200": {"description": "rows"}, **_errors(401, 403, 422)},
@@ -229,9 +271,16 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/reports/occupancy": {
                 "get": {
-                    "summary": "agents' time per state and occupancy",
+                    "summary": "agents' time per state and occupancy; format=csv (flat)",
                     "security": bearer,
                     "responses": {"200": {"description": "rows"}, **_errors(401, 403, 422)},
+                }
+            },
+            "/api/v1/reports/settings": {
+                "get": {
+                    "summary": "the centre's time zone and today's date there",
+                    "security": bearer,
+                    "responses": {"200": {"description": "zone, today"}, **_errors(401, 403)},
                 }
             },
             "/api/v1/interactions": {

@@ -19,7 +19,7 @@ from cti.store.errors import StoreError
 from cti.store.phone import try_normalise
 
 log = structlog.get_logger(__name__)
-HISTORY = {"caller", "interactions", "open_cases"}
+HISTORY = {"caller", "interactions", "open_cases", "results_to_tell"}
 KEPT = 2_000  # calls whose history is read ahead (a few minutes of a large center)
 WANTED = ("call.InteractionStarted", "call.InteractionEnded")
 
@@ -71,6 +71,21 @@ class HistoryAhead:
         while len(self._ahead) > KEPT:
             _, (_, oldest) = self._ahead.popitem(last=False)
             oldest.cancel()
+
+    def take_ready(self, call: str, number: str) -> tuple[bool, History]:
+        """The history of `number` for `call` if its read ahead has already answered:
+        (True, history), taken; else (False, None), left for `take`."""
+        kept = self._ahead.get(call)
+        if kept is None or kept[0] != number or not kept[1].done() or kept[1].cancelled():
+            return False, None
+        if kept[1].exception() is not None:
+            return False, None
+        answered, history = kept[1].result()
+        if not answered:
+            return False, None
+        del self._ahead[call]
+        self.ready_at_offer += 1
+        return True, history
 
     async def take(self, call: str, number: str) -> History:
         """The history of `number` for `call`: read ahead if it was (and worked), else now."""

@@ -13,8 +13,8 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cti.api.audit import audit
-from cti.api.context import ApiError, Context, Offset, csv_response, need
-from cti.store.callers import screen_pop
+from cti.api.context import ApiError, Context, Offset, body, csv_response, need
+from cti.store.callers import screen_pop, update_contact
 from cti.store.phone import normalise
 from cti.store.recordings import open_recording
 from cti.store.records import INTERACTION_COLUMNS
@@ -37,6 +37,16 @@ class CdrQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=10_000)] = 50
     offset: Offset = 0
     format: str = "json"
+
+
+class CallerContact(BaseModel):
+    """A caller's name and address as the agent heard them (empty: not known). Longer
+    than a person's name (200) or an address (500): 422 naming the field."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Annotated[str, Field(max_length=200)] = ""
+    address: Annotated[str, Field(max_length=500)] = ""
 
 
 def _where(q: CdrQuery) -> tuple[str, list[Any]]:
@@ -137,8 +147,18 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             await audit(conn, principal.username, "caller_lookup", pop.phone)
         return web.json_response(json.loads(pop.model_dump_json()))
 
+    async def contact(request: web.Request) -> web.Response:
+        principal = need(request, "agent", "supervisor", "admin")
+        data: CallerContact = await body(request, CallerContact)
+        async with ctx.db() as conn:
+            phone = normalise(request.match_info["number"])
+            found = await update_contact(conn, phone, data.name or None, data.address or None)
+            await audit(conn, principal.username, "caller_update", phone)
+        return web.json_response(json.loads(found.model_dump_json()))
+
     return [
         web.get("/api/v1/callers/{number}", caller),
+        web.put("/api/v1/callers/{number}/contact", contact),
         web.get("/api/v1/interactions", interactions),
         web.get("/api/v1/recordings", recordings),
         web.get("/api/v1/recordings/{recording_id}/audio", audio),

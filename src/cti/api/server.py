@@ -4,7 +4,9 @@ middleware, and owns their lifecycle.
 
 Errors are JSON `{"code", "message"[, "fields"]}` with a stable code; 401 without or
 with bad credentials, 403 for the wrong role, 422 for invalid input (with field paths);
-anything unexpected is a logged 500 `internal_error`, never a plain-text page.
+anything unexpected is a logged 500 `internal_error`, never a plain-text page. A path
+that does not exist is 404 `not_found` too, or for a browser (it asks for HTML) a
+small HTML page with a link back to the start.
 """
 
 from __future__ import annotations
@@ -18,8 +20,27 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
 from pydantic import ValidationError
 
-from cti.api import agents, auth, cases, live, queues, records, reports, session, system
+from cti.api import (
+    agents,
+    auth,
+    campaigns,
+    cases,
+    deadlines,
+    journal,
+    knowledge,
+    live,
+    names,
+    notifications,
+    queues,
+    records,
+    reports,
+    routing_why,
+    session,
+    system,
+)
 from cti.api.audit import AuditTrail
+from cti.api.broadcasts import Broadcasts
+from cti.api.campaign_runner import CampaignRunner
 from cti.api.context import (
     PRINCIPAL,
     TOKEN_HASH,
@@ -30,19 +51,22 @@ from cti.api.context import (
     error_response,
     validation_fields,
 )
+from cti.api.deadline_watch import DeadlineWatch
 from cti.api.metrics import CtiCollector
-from cti.api.pages import PAGES, STATIC, add_page_routes
+from cti.api.pages import PAGES, STATIC, add_page_routes, not_found_page, wants_html
 from cti.api.ports import CoreView
+from cti.api.previews import Previews
 from cti.api.webhooks import Webhooks
 from cti.api.ws_agent import AgentDesks
 from cti.api.ws_supervisor import SupervisorDesks
 from cti.queues.errors import AcdError
 from cti.store.errors import StoreError
 from cti.store.migrate import migrate
+from cti.store.notifications import RetryRules
 from cti.store.outbox import DATABASE_DOWN
 
 log = structlog.get_logger(__name__)
-PUBLIC = {"/health", "/ready", "/metrics", "/openapi.json", "/api/v1/login", *PAGES}
+PUBLIC = {"/health", "/ready", "/leader", "/metrics", "/openapi.json", "/api/v1/login", *PAGES}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # The `method` label of the latency histogram: these, else "other" (a client may send
@@ -55,12 +79,20 @@ ACD_CODES = {
     "unknown_reason": 422,
     "bad_duration": 422,
     "unknown_queue": 422,
+    "bad_number": 422,
 }
 
 
 class ApiServer:
-    def __init__(self, core: CoreView, db_url: str | None, host: str, port: int) -> None:
-        self.ctx = Context(core, db_url)
+    def __init__(
+        self,
+        core: CoreView,
+        db_url: str | None,
+        host: str,
+        port: int,
+        may_act: Callable[[], bool] | None = None,
+    ) -> None:
+        self.ctx = Context(core, db_url, may_act)
         self.host, self.port = host, port
         self.registry = CollectorRegistry()
         self.http_latency = Histogram(
@@ -73,7 +105,25 @@ class ApiServer:
         self.agent_desks = AgentDesks(self.ctx, self.audit)
         self.supervisor_desks = SupervisorDesks(self.ctx)
         self.registry.register(CtiCollector(core, lambda: len(self.agent_desks.sockets)))
-        self.webhooks = Webhooks(list(core.settings.webhooks), core.bus)
+        self.webhooks = Webhooks(list(core.settings.webhooks), core.bus, may_act)
+        outbound = core.settings.outbound
+        self.previews = Previews(
+            self.ctx,
+            lambda: set(self.agent_desks.sockets),
+            lambda: notifications.outside_calling_hours(self.ctx) is None,
+            dial_in_s=outbound.preview_dial_in_s,
+            every_s=outbound.preview_every_s,
+            rules=RetryRules(outbound.max_attempts, outbound.retry_after_s),
+        )
+        self.deadlines = DeadlineWatch(
+            self.ctx,
+            core.settings.deadlines,
+            core.settings.smtp,
+            lambda: reports.centre_zone(core),
+            may_act,
+        )
+        self.broadcasts = Broadcasts(core.bus)
+        self.campaigns = CampaignRunner(self.ctx, may_act)  # survey calls (issue 21)
         self.login_limiter = auth.LoginLimiter()
         self.passwords = auth.Passwords()
         self.app = web.Application(middlewares=[self._errors, self._auth])
@@ -84,8 +134,16 @@ class ApiServer:
             agents.routes(self.ctx),
             records.routes(self.ctx),
             cases.routes(self.ctx),
+            journal.routes(self.ctx),
+            deadlines.routes(self.ctx),
+            self.broadcasts.routes(),
             live.routes(self.ctx),
+            notifications.routes(self.ctx, self.previews),
+            campaigns.routes(self.ctx),
+            routing_why.routes(self.ctx),
             reports.routes(self.ctx),
+            names.routes(self.ctx),
+            knowledge.routes(self.ctx, self.agent_desks.knowledge),
             self.agent_desks.routes(),
             self.supervisor_desks.routes(),
         ):
@@ -100,6 +158,10 @@ class ApiServer:
         await self.webhooks.start()
         await self.ctx.open()
         await self.audit.start()
+        await self.previews.start()
+        await self.deadlines.start()
+        await self.broadcasts.start()
+        await self.campaigns.start()
         if self.ctx.pool is not None:
             async with self.ctx.pool.acquire() as conn:
                 await migrate(conn)  # the store may not have connected yet
@@ -114,6 +176,10 @@ class ApiServer:
         return self.port
 
     async def close(self) -> None:
+        await self.campaigns.close()
+        await self.broadcasts.close()
+        await self.deadlines.close()
+        await self.previews.close()
         await self.webhooks.close()
         await self.supervisor_desks.close()
         await self.agent_desks.close()
@@ -150,6 +216,8 @@ class ApiServer:
         except auth.TooBusy:
             return error_response(503, "busy", "too many logins at once; try again shortly")
         except web.HTTPException as exc:
+            if exc.status == 404 and wants_html(request):  # a browser: a page, not JSON
+                return not_found_page()
             if exc.status >= 400:
                 code = exc.reason.lower().replace(" ", "_")
                 return error_response(exc.status, code, exc.reason)
@@ -171,7 +239,13 @@ class ApiServer:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path != "/health":
+            self.ctx.check_leading()
         if request.path in PUBLIC or request.path.startswith(STATIC):
+            return await handler(request)
+        if request.match_info.http_exception is not None:
+            # No such route (or method): 404/405 for anyone, as a browser asking for
+            # /favicon.ico expects; a token would not make the path exist.
             return await handler(request)
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")

@@ -1,6 +1,7 @@
 """Signing in and out and the signed-in user: `POST /login` (limited per user and
 address, see `auth`), `POST /logout` (the token is revoked at once), an admin's
-revocation of every token of a user, `GET /me`, and the language of the user's pages."""
+revocation of every token of a user, `GET /me` (with the centre's time zone, in which
+the pages show times), and the language of the user's pages."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cti.api import auth
 from cti.api.audit import audit
 from cti.api.context import TOKEN_HASH, ApiError, Context, body, need, principal
 from cti.api.models import LanguageChange, LoginReply, LoginRequest
+from cti.api.reports import centre_zone
 
 # Tokens were revoked (a user's, or one when the hash is given): close their websockets.
 Revoked = Callable[[str, str | None], Awaitable[None]]
@@ -66,7 +68,14 @@ def routes(
                 "SELECT language FROM users WHERE username = $1", p.username
             )
         return web.json_response(
-            {"username": p.username, "role": p.role, "agent_id": p.agent_id, "language": language}
+            {
+                "username": p.username,
+                "role": p.role,
+                "agent_id": p.agent_id,
+                "language": language,
+                # the times the pages show are the centre's, not the browser's
+                "timezone": centre_zone(ctx.core),
+            }
         )
 
     async def set_language(request: web.Request) -> web.Response:

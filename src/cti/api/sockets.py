@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -17,6 +17,8 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from cti.api.context import ApiError, parse_json, validation_fields
+from cti.bus import BusEvent, Subscription
+from cti.eager import start_eagerly
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -56,9 +58,11 @@ class Conn:
     """One websocket: who opened it (with which token) and sends that cannot hang.
 
     aiohttp's drain must not be cancelled (its waiter is shared: once cancelled, every
-    later send on the socket fails), so a send or a close runs as a task of this
-    connection and is waited for with a deadline; past it the connection is cut, which
-    ends the task. `settle` awaits what is left when the connection ends."""
+    later send on the socket fails), so a send or a close starts at once (`eager`: the
+    frame is on the socket before the caller goes on, unless the socket's buffer is
+    full) and what is left of it runs as a task of this connection, waited for with a
+    deadline; past it the connection is cut, which ends the task. `settle` awaits what
+    is left when the connection ends."""
 
     ws: web.WebSocketResponse
     request: web.Request
@@ -70,7 +74,7 @@ class Conn:
     def __post_init__(self) -> None:
         # Kept: aiohttp lets go of it when closing, before its buffer is flushed.
         self.transport = self.request.transport
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     async def send(self, frame: dict[str, Any]) -> bool:
         """Send one frame; False if the socket is closed or was just closed as a slow
@@ -106,18 +110,82 @@ class Conn:
     async def _within(self, action: Coroutine[Any, Any, Any], timeout: float) -> bool | None:
         """True if `action` succeeded in time, False if it failed (the socket is going),
         None if it is still running (it goes on until the connection is cut)."""
-        task = asyncio.ensure_future(action)
+        task = start_eagerly(action)  # the frame is written now, not a loop turn later
         self._tasks.add(task)
         task.add_done_callback(self._settled)
+        if task.done():
+            return not task.cancelled() and task.exception() is None
         done, _ = await asyncio.wait({task}, timeout=timeout)
         if not done:
             return None
         return not task.cancelled() and task.exception() is None
 
-    def _settled(self, task: asyncio.Task[Any]) -> None:
+    def _settled(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.debug("api.ws_send_failed", error=repr(task.exception()))
+
+
+class Outgoing:
+    """A connection's events, sent in order, each as soon as it can be: from `publish`
+    itself (`Subscription.now`) when nothing of this connection is queued or being sent
+    and the frame can be made at once (`frame_now`); else by the pump, after what was
+    before it (`send`). A send that fails (the socket is going) stops both.
+
+    Only the frame's write runs from `publish` (`start_eagerly`): it needs no task.
+    Making a frame that waits (a screen-pop's history still being read) is left to the
+    pump, a task, where timeouts work."""
+
+    def __init__(
+        self,
+        frame_now: Callable[[BusEvent], dict[str, Any] | None],
+        write: Callable[[dict[str, Any]], Coroutine[Any, Any, bool]],
+        send: Callable[[BusEvent], Coroutine[Any, Any, bool]],
+    ) -> None:
+        self._frame_now, self._write, self._send = frame_now, write, send
+        self._last: asyncio.Future[bool] | None = None  # a write started by `now`
+        self._pumping = False  # the pump is sending one
+        self.failed = False
+
+    def now(self, event: BusEvent) -> bool:
+        if self.failed or self._pumping or (self._last is not None and not self._last.done()):
+            return False
+        frame = self._frame_now(event)
+        if frame is None:
+            return False
+        self._last = start_eagerly(self._write(frame))
+        if self._last.done():  # as almost always: known now, not a loop turn later
+            self._ended(self._last)
+        else:
+            self._last.add_done_callback(self._ended)
+        return True
+
+    def _ended(self, sent: asyncio.Future[bool]) -> None:
+        if sent.cancelled():
+            self.failed = True
+        elif (error := sent.exception()) is not None:
+            self.failed = True
+            log.error("api.ws_send_event_failed", error=repr(error))
+        elif not sent.result():
+            self.failed = True
+
+    async def pump(self, conn: Conn, sub: Subscription) -> None:
+        """What `now` could not take: until the subscription ends or a send fails; a
+        client the bus cut off for being too far behind is closed (4008)."""
+        while not self.failed:
+            if self._last is not None and not self._last.done():
+                await asyncio.wait({self._last})
+                continue
+            event = await sub.get()  # queued until taken here, so `now` waits for it
+            if event is None:
+                if sub.closed != "closed":  # cut off by the bus: too far behind
+                    await conn.close(SLOW_CONSUMER, sub.closed or "slow_consumer")
+                return
+            self._pumping = True
+            try:
+                self.failed = not await self._send(event)
+            finally:
+                self._pumping = False
 
 
 def parse_message(adapter: TypeAdapter[T], text: str) -> T | dict[str, Any]:

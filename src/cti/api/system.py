@@ -1,5 +1,6 @@
 """The operational routes, open without a token: `/health` (the process answers),
-`/ready` (AMI and database reachable), `/metrics` (Prometheus) and `/openapi.json`."""
+`/ready` (AMI and database reachable), `/leader` (this CTI leads), `/metrics`
+(Prometheus) and `/openapi.json`."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ def routes(ctx: Context, registry: CollectorRegistry) -> list[web.RouteDef]:
             body["waiting_for"] = {"ami": ctx.core.ami.waiting_for}
         return web.json_response(body, status=200 if ok else 503)
 
+    async def leader(request: web.Request) -> web.Response:
+        # The proxy's health check with several CTIs (docs/ha.md): 200 on the one that
+        # leads whatever the state of its links (a standby answers 503; a leader whose
+        # lease ran out is refused 503 not_leader before this), so the pages stay
+        # reachable while Asterisk is away.
+        return web.json_response({"leading": True})
+
     async def metrics(request: web.Request) -> web.Response:
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -39,6 +47,7 @@ def routes(ctx: Context, registry: CollectorRegistry) -> list[web.RouteDef]:
     return [
         web.get("/health", health),
         web.get("/ready", ready),
+        web.get("/leader", leader),
         web.get("/metrics", metrics),
         web.get("/openapi.json", openapi),
     ]

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cti.api.models import AgentView, QueueLive
+from cti.api.models import AgentView, PendingState, QueueLive
 from cti.api.ports import CoreView
 from cti.bus import BusEvent
 from cti.queues.service import AcdService
@@ -74,6 +74,7 @@ def agent_view(acd: AcdService, agent_id: str) -> AgentView | None:
         return None
     return AgentView(
         id=view.id,
+        name=profile.name or view.id,
         state=str(view.state),
         reason=view.reason,
         since=view.since,
@@ -82,6 +83,9 @@ def agent_view(acd: AcdService, agent_id: str) -> AgentView | None:
         skills=dict(profile.skills),
         queues=list(profile.queues),
         reachable=view.reachable,
+        pending=None
+        if view.pending is None
+        else PendingState(state=view.pending, reason=view.pending_reason),
     )
 
 

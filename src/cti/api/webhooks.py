@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -29,9 +30,13 @@ def sign(secret: str, body: bytes) -> str:
 
 
 class Webhook:
-    def __init__(self, settings: WebhookSettings, bus: EventBus) -> None:
+    def __init__(
+        self, settings: WebhookSettings, bus: EventBus, leading: Callable[[], bool] | None = None
+    ) -> None:
         self.settings = settings
         self.bus = bus
+        # Several CTIs (cti.ha): a process whose lease ran out tells integrators nothing.
+        self._leading = leading
         self.shown = mask_url(settings.url)  # for logs: no credentials in the URL
         self.delivered = 0
         self.failed = 0
@@ -61,11 +66,17 @@ class Webhook:
             log.warning("webhook.resubscribing", url=self.shown, why=sub.closed)
 
     async def _deliver(self, session: aiohttp.ClientSession, event: BusEvent) -> None:
+        if self._leading is not None and not self._leading():
+            log.warning("webhook.not_leading", url=self.shown, seq=event.seq)
+            return
         body = json.dumps(event.to_dict(), default=str).encode()
         headers = {
             "Content-Type": "application/json",
             "X-CTI-Event": event.type,
             "X-CTI-Delivery": str(event.seq),
+            # seq counts from 0 again in another process (a restart, a takeover): the
+            # delivery is identified by both.
+            "X-CTI-Stream": self.bus.stream,
             "X-CTI-Signature": sign(self.settings.secret.get_secret_value(), body),
         }
         delay = self.settings.retry_initial_s
@@ -95,8 +106,13 @@ class Webhook:
 
 
 class Webhooks:
-    def __init__(self, hooks: list[WebhookSettings], bus: EventBus) -> None:
-        self.hooks = [Webhook(h, bus) for h in hooks]
+    def __init__(
+        self,
+        hooks: list[WebhookSettings],
+        bus: EventBus,
+        leading: Callable[[], bool] | None = None,
+    ) -> None:
+        self.hooks = [Webhook(h, bus, leading) for h in hooks]
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:

@@ -10,6 +10,7 @@ path."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import Any
@@ -21,6 +22,7 @@ from cti.ami.errors import AmiError
 from cti.api import control
 from cti.api.audit import AuditTrail
 from cti.api.context import TOKEN_HASH, ApiError, Context, need
+from cti.api.knowledge import Suggestions
 from cti.api.models import AGENT_MESSAGE, WsResume, WsWrapUp
 from cti.api.pop_history import HistoryAhead
 from cti.api.sockets import (
@@ -28,15 +30,15 @@ from cti.api.sockets import (
     REPLACED,
     REVOKED,
     SEND_TIMEOUT_S,
-    SLOW_CONSUMER,
     Conn,
+    Outgoing,
     check_origin,
     error_frame,
     finish,
     parse_message,
 )
 from cti.api.views import event_frame
-from cti.bus import BusEvent, Subscription
+from cti.bus import BusEvent
 from cti.queues.errors import AcdError
 from cti.store import cases
 from cti.store.errors import StoreError
@@ -54,10 +56,12 @@ class AgentDesks:
         self.audit = audit
         self.sockets: dict[str, Conn] = {}
         self.last_call: dict[str, str] = {}
+        self.last_pop: dict[str, dict[str, Any]] = {}  # per agent: for a desktop opened later
         self.send_timeout_s, self.close_grace_s = SEND_TIMEOUT_S, CLOSE_GRACE_S
         self._watch = ctx.core.bus.subscribe(lambda e: e.type == "acd.CallAnswered")
         self._watch_task: asyncio.Task[None] | None = None
         self.history = HistoryAhead(ctx)
+        self.knowledge = Suggestions(ctx)  # the pop's articles and call script (issue 22)
         # `cti bench api` only: per screen-pop, its call and when (perf_counter_ns) its
         # sender took the offer, had the caller's history, and had written the frame.
         self.pop_stamps: deque[tuple[str, int, int, int]] | None = None
@@ -68,12 +72,14 @@ class AgentDesks:
     async def start(self) -> None:
         self._watch_task = asyncio.create_task(self._follow_answers(), name="api-answers")
         await self.history.start()
+        await self.knowledge.start()
 
     async def close(self) -> None:
         self.ctx.core.bus.unsubscribe(self._watch)
         if self._watch_task is not None:
             await self._watch_task
         await self.history.close()
+        await self.knowledge.close()
         for conn in list(self.sockets.values()):
             await conn.close(1001, "server shutting down")
 
@@ -110,9 +116,18 @@ class AgentDesks:
             return event.data.get("agent") == agent_id
 
         sub = bus.subscribe(mine, agent=agent_id)
-        pump = asyncio.create_task(self._pump(conn, sub), name=f"ws-agent {agent_id}")
+        out = Outgoing(
+            lambda event: self._frame_now(conn, event),
+            lambda frame: self._write(conn, frame),
+            lambda event: self._send_event(conn, event),
+        )
+        pump: asyncio.Task[None] | None = None
         try:
-            if await conn.send({"type": "hello", "agent": agent_id, "seq": bus.seq}):
+            if await conn.send(
+                {"type": "hello", "agent": agent_id, "seq": bus.seq, "stream": bus.stream}
+            ):
+                sub.now = out.now  # after the hello: events go out from their publish on
+                pump = asyncio.create_task(out.pump(conn, sub), name=f"ws-agent {agent_id}")
                 async for msg in ws:
                     if msg.type == WSMsgType.TEXT:
                         await self._message(conn, agent_id, msg.data, mine)
@@ -120,57 +135,111 @@ class AgentDesks:
                         await conn.send(error_frame(None, "bad_message", "send JSON text frames"))
         finally:
             bus.unsubscribe(sub)  # the pump sees its subscription end and returns
-            await finish(pump)
+            if pump is not None:
+                await finish(pump)
             await conn.settle()
             if self.sockets.get(agent_id) is conn:
                 del self.sockets[agent_id]
         return ws
 
-    async def _pump(self, conn: Conn, sub: Subscription) -> None:
-        while (event := await sub.get()) is not None:
-            if not await self._send_event(conn, event):
-                return
-        if sub.closed != "closed":  # cut off by the bus: too far behind
-            await conn.close(SLOW_CONSUMER, sub.closed or "slow_consumer")
+    def _frame_now(self, conn: Conn, event: BusEvent) -> dict[str, Any] | None:
+        """The frame for `event` if it can be made without waiting (a screen-pop whose
+        history was read ahead, any other event); None: `_send_event` makes it."""
+        if event.type == "supervisor.broadcast":
+            return {"type": "broadcast", "seq": event.seq, **event.data}
+        if event.type != "acd.CallOffered":
+            return event_frame(event)
+        began = time.perf_counter_ns()
+        pop = self._pop_base(event)
+        if pop["number"]:
+            ready, history = self.history.take_ready(pop["call"], pop["number"])
+            if not ready:
+                return None
+            self._pop_history(pop, history, conn.username)
+        return self._popped(pop, event, began)
 
     async def _send_event(self, conn: Conn, event: BusEvent) -> bool:
-        if event.type == "supervisor.broadcast":
-            return await conn.send({"type": "broadcast", "seq": event.seq, **event.data})
-        if event.type == "acd.CallOffered":
+        frame = self._frame_now(conn, event)
+        if frame is None:  # a screen-pop whose history is still to be read
             began = time.perf_counter_ns()
-            pop = await self._pop(event, conn.username)
-            looked_up = time.perf_counter_ns()
-            sent = await conn.send({"type": "screen_pop", "seq": event.seq, **pop})
-            if self.pop_stamps is not None:
-                self.pop_stamps.append((pop["call"], began, looked_up, time.perf_counter_ns()))
-            return sent
-        return await conn.send(event_frame(event))
+            pop = self._pop_base(event)
+            history = await self.history.take(pop["call"], pop["number"])
+            self._pop_history(pop, history, conn.username)
+            frame = self._popped(pop, event, began)
+        return await self._write(conn, frame)
 
-    async def _pop(self, event: BusEvent, username: str) -> dict[str, Any]:
-        """What the agent sees when a call is offered (audited: the number and history
-        are personal data shown to this user)."""
+    async def _write(self, conn: Conn, frame: dict[str, Any]) -> bool:
+        stamps = frame.pop("_stamps", None)
+        sent = await conn.send(frame)
+        if self.pop_stamps is not None and stamps is not None:
+            self.pop_stamps.append((frame["call"], *stamps, time.perf_counter_ns()))
+        return sent
+
+    def _pop_base(self, event: BusEvent) -> dict[str, Any]:
+        """What the agent sees when a call is offered, before the caller's history."""
         call = event.data["call"]
         interaction = self.ctx.core.tracker.interactions.get(call)
-        raw = interaction.caller_num if interaction else ""
+        own = self._own_call(call) if interaction is None else None
+        raw = interaction.caller_num if interaction else (own or "")
         number = try_normalise(raw) or raw  # as stored: +359..., not the trunk's 0888...
         variables = interaction.cti_vars if interaction else {}
-        pop: dict[str, Any] = {
+        path = [p for p in variables.get("CTI_IVR_PATH", "").split(",") if p]
+        return {
             "call": call,
+            "outbound": own is not None,
             "queue": event.data.get("queue"),
             "number": number,
-            "waited_s": event.data.get("waited_s"),
+            "waited_s": _wall(self.ctx.core.acd, event.data.get("waited_s")),
             "topic": variables.get("CTI_TOPIC"),
-            "ivr_path": [p for p in variables.get("CTI_IVR_PATH", "").split(",") if p],
+            "ivr_path": path,
             "caller": None,
             "interactions": [],
             "open_cases": [],
+            "knowledge": self.knowledge.for_call(variables, path),
         }
-        if number:
-            history = await self.history.take(call, number)  # read when the call began
-            if history is not None:
-                pop.update(history)
-            self.audit.record(username, "screen_pop", number, call=call)
+
+    def _own_call(self, call: str) -> str | None:
+        """The number an agent's own call (click-to-call) dials; None for another call."""
+        acd = self.ctx.core.acd
+        view = acd.acd.call_view(call) if acd is not None else None
+        return view.callback_number if view is not None and view.outbound else None
+
+    def _pop_history(self, pop: dict[str, Any], history: Any, username: str) -> None:
+        """The caller's history into the pop (audited: the number and history are
+        personal data shown to this user)."""
+        if history is not None:
+            pop.update(history)
+        self.audit.record(username, "screen_pop", pop["number"], call=pop["call"])
+
+    async def _current_pop(self, agent_id: str, username: str) -> dict[str, Any] | None:
+        """The screen-pop of the call the agent has now (offered, on it, or wrapping it
+        up), for a desktop opened during it; None if there is none (audited as a pop)."""
+        acd = self.ctx.core.acd
+        view = acd.acd.agent_view(agent_id) if acd is not None else None
+        if view is None or str(view.state) not in ("reserved", "on_call", "wrap_up"):
+            return None
+        call = view.call or self.last_call.get(agent_id)
+        if call is None:
+            return None
+        pop = self.last_pop.get(agent_id)
+        if pop is None or pop["call"] != str(call):  # never popped here (a CTI restart)
+            assert acd is not None
+            live = acd.acd.call_view(call)
+            data = {"call": call, "agent": agent_id, "queue": live.queue if live else None}
+            pop = self._pop_base(BusEvent(0, 0.0, "acd.CallOffered", data))
+        # The call as offered; the history as it is now (a name given during the call).
+        pop = {**pop, "caller": None, "interactions": [], "open_cases": []}
+        if pop["number"]:
+            self._pop_history(pop, await self.history.take(call, pop["number"]), username)
+        self.last_pop[agent_id] = pop
         return pop
+
+    def _popped(self, pop: dict[str, Any], event: BusEvent, began: int) -> dict[str, Any]:
+        self.last_pop[event.data["agent"]] = pop
+        frame = {"type": "screen_pop", "seq": event.seq, **pop}
+        if self.pop_stamps is not None:  # `cti bench api`: taken off before the frame goes
+            frame["_stamps"] = (began, time.perf_counter_ns())
+        return frame
 
     async def _message(self, conn: Conn, agent_id: str, text: str, mine: Any) -> None:
         """One client message, always answered: `ack`, or `error` with a code (an
@@ -180,6 +249,7 @@ class AgentDesks:
             await conn.send(msg)
             return
         try:
+            self.ctx.check_leading()  # an open socket too, not only new requests
             reply = await self._act(conn, agent_id, msg, mine)
         except (ApiError, AcdError, StoreError) as exc:
             reply = error_frame(msg.id, exc.code, exc.message)
@@ -196,13 +266,19 @@ class AgentDesks:
         core = self.ctx.core
         if isinstance(msg, WsResume):
             missed = core.bus.since(msg.since, mine)
-            if missed is None:
+            if missed is None or msg.stream not in (None, core.bus.stream):
                 return error_frame(msg.id, "resume_gap", "events since then are gone; reload state")
             for event in missed:
                 if not await self._send_event(conn, event):
                     return None
         elif msg.type == "ping":
             pass
+        elif msg.type == "current_call":
+            return {
+                "type": "ack",
+                "id": msg.id,
+                "pop": await self._current_pop(agent_id, conn.username),
+            }
         elif msg.type in ("pause_recording", "resume_recording"):
             control.pause_recording(core, self.ctx.acd(), agent_id, msg.type == "pause_recording")
         elif msg.type == "hangup":
@@ -218,20 +294,27 @@ class AgentDesks:
             await (acd.hold(call) if msg.type == "hold" else acd.resume(call))
         elif isinstance(msg, WsWrapUp):
             return {"type": "ack", "id": msg.id, **await self._wrap_up(agent_id, msg)}
-        elif msg.type == "extend_wrap_up":
+        elif msg.type == "extend_wrap_up":  # wall seconds; the ACD's clock may run faster
             acd = self.ctx.acd()
-            acd.apply(acd.acd.extend_wrap_up(agent_id, msg.seconds, acd.now()))
+            more = msg.seconds / acd.time_scale
+            acd.run(lambda: acd.acd.extend_wrap_up(agent_id, more, acd.now()))
+        elif msg.type == "cancel_pending":
+            acd = self.ctx.acd()
+            acd.run(lambda: acd.acd.cancel_pending(agent_id, acd.now()))
         else:
             control.change_state(self.ctx.acd(), agent_id, msg.type, getattr(msg, "reason", None))
         return {"type": "ack", "id": msg.id}
 
     async def _wrap_up(self, agent_id: str, msg: WsWrapUp) -> dict[str, Any]:
-        """Disposition and case for the agent's last call; then ready (unless told not)."""
+        """Disposition and case for the agent's last call; then the end of the wrap-up
+        (unless told not): the break asked for during the call, else ready."""
         acd = self.ctx.acd()
         view = acd.acd.agent_view(agent_id)
         call = self.last_call.get(agent_id)
         if view is None or str(view.state) != "wrap_up" or call is None:
             raise ApiError(409, "not_in_wrap_up", "there is no call to wrap up")
+        if msg.case is not None and not msg.case.description.strip():
+            raise ApiError(422, "description_required", "a new case needs a description")
         store = self.ctx.core.store
         if store is None:
             raise ApiError(503, "no_database", "the CTI runs without a database")
@@ -258,5 +341,12 @@ class AgentDesks:
             )
         )
         if msg.ready:
-            acd.apply(acd.acd.set_ready(agent_id, acd.now()))
+            # The wrap-up time may have run out while the case was filed: filed all the same.
+            with contextlib.suppress(AcdError):
+                acd.run(lambda: acd.acd.finish_wrap_up(agent_id, acd.now()))
         return extra
+
+
+def _wall(acd: Any, seconds: float | None) -> float | None:
+    """The ACD's seconds as the person lives them (the demo's clock may run faster)."""
+    return None if seconds is None or acd is None else seconds * acd.time_scale

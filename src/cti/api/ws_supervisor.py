@@ -15,21 +15,31 @@ from cti.ami.errors import AmiError
 from cti.api import control
 from cti.api.auth import Principal
 from cti.api.context import TOKEN_HASH, ApiError, Context, need
-from cti.api.models import SUPERVISOR_MESSAGE, WsBroadcast, WsForceState, WsResume, WsSpy
+from cti.api.models import (
+    SUPERVISOR_MESSAGE,
+    WsBroadcast,
+    WsForceState,
+    WsResume,
+    WsSpy,
+    WsSpyStop,
+)
 from cti.api.sockets import (
     CLOSE_GRACE_S,
     REVOKED,
     SEND_TIMEOUT_S,
-    SLOW_CONSUMER,
     Conn,
+    Outgoing,
     check_origin,
     error_frame,
     finish,
     parse_message,
 )
+from cti.api.spies import EVENT as SPY_EVENT
+from cti.api.spies import Spies
 from cti.api.views import asterisk_members, event_frame, queue_items
-from cti.bus import BusEvent, Subscription
+from cti.bus import BusEvent
 from cti.queues.errors import AcdError
+from cti.queues.service import AcdService
 from cti.store.errors import StoreError
 
 log = structlog.get_logger(__name__)
@@ -39,7 +49,7 @@ MAX_PER_USER = 20  # wallboards one user may have open (each holds a bus buffer)
 
 
 def wanted(event: BusEvent) -> bool:
-    return event.type.startswith("acd.")
+    return event.type.startswith("acd.") or event.type == SPY_EVENT
 
 
 class SupervisorDesks:
@@ -48,12 +58,14 @@ class SupervisorDesks:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.sockets: set[Conn] = set()
+        self.spies = Spies(ctx.core)
         self.send_timeout_s, self.close_grace_s = SEND_TIMEOUT_S, CLOSE_GRACE_S
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/ws/supervisor", self.handle)]
 
     async def close(self) -> None:
+        await self.spies.close()
         for conn in list(self.sockets):
             await conn.close(1001, "server shutting down")
 
@@ -76,9 +88,14 @@ class SupervisorDesks:
         self.sockets.add(conn)
         bus = self.ctx.core.bus
         sub = bus.subscribe(wanted)
-        pump = asyncio.create_task(self._pump(conn, sub), name="ws-supervisor")
+        out = Outgoing(event_frame, conn.send, lambda event: conn.send(event_frame(event)))
+        pump: asyncio.Task[None] | None = None
         try:
-            if await conn.send({"type": "snapshot", "seq": bus.seq, **self.snapshot()}):
+            if await conn.send(
+                {"type": "snapshot", "seq": bus.seq, "stream": bus.stream, **self.snapshot()}
+            ):
+                sub.now = out.now  # after the snapshot: events go out from their publish on
+                pump = asyncio.create_task(out.pump(conn, sub), name="ws-supervisor")
                 async for frame in ws:
                     if frame.type == WSMsgType.TEXT:
                         await self._message(conn, who, frame.data)
@@ -86,7 +103,8 @@ class SupervisorDesks:
                         await conn.send(error_frame(None, "bad_message", "send JSON text frames"))
         finally:
             bus.unsubscribe(sub)  # the pump sees its subscription end and returns
-            await finish(pump)
+            if pump is not None:
+                await finish(pump)
             await conn.settle()
             self.sockets.discard(conn)
         return ws
@@ -100,18 +118,25 @@ class SupervisorDesks:
                 "agents": [],
                 "calls": [],
                 "asterisk_members": members,
+                "spies": self.spies.items(),
             }
         now = acd.now()
         return {
             "queues": queue_items(self.ctx.core),
             "asterisk_members": members,
+            "spies": self.spies.items(),
             "agents": [
                 {
                     "id": a.id,
+                    "name": _name(acd, a.id),
                     "state": str(a.state),
                     "reason": a.reason,
                     "in_state_s": round(now - a.since, 1),
                     "call": a.call,
+                    # a state forced or asked for during a call, applied after it
+                    "pending": None
+                    if a.pending is None
+                    else {"state": a.pending, "reason": a.pending_reason},
                 }
                 for a in acd.acd.agents()
             ],
@@ -127,13 +152,6 @@ class SupervisorDesks:
             ],
         }
 
-    async def _pump(self, conn: Conn, sub: Subscription) -> None:
-        while (event := await sub.get()) is not None:
-            if not await conn.send(event_frame(event)):
-                return
-        if sub.closed != "closed":  # cut off by the bus: too far behind
-            await conn.close(SLOW_CONSUMER, sub.closed or "slow_consumer")
-
     async def _message(self, conn: Conn, who: Principal, text: str) -> None:
         """One client message, always answered: `ack`, or `error` with a code."""
         msg = parse_message(SUPERVISOR_MESSAGE, text)
@@ -141,6 +159,7 @@ class SupervisorDesks:
             await conn.send(msg)
             return
         try:
+            self.ctx.check_leading()  # an open socket too, not only new requests
             if not await self._act(conn, who, msg):
                 return
             reply = {"type": "ack", "id": msg.id}
@@ -160,7 +179,9 @@ class SupervisorDesks:
             control.change_state(self.ctx.acd(), msg.agent, msg.state, msg.reason)
             log.info("api.forced_state", by=who.username, agent=msg.agent, state=msg.state)
         elif isinstance(msg, WsSpy):
-            await control.spy(core, self.ctx.acd(), who, msg)
+            await self.spies.start(self.ctx.acd(), who, msg)
+        elif isinstance(msg, WsSpyStop):
+            await self.spies.stop(msg.agent)
         elif isinstance(msg, WsBroadcast):
             core.bus.publish(
                 "supervisor.broadcast",
@@ -168,9 +189,14 @@ class SupervisorDesks:
             )
         elif isinstance(msg, WsResume):
             missed = core.bus.since(msg.since, wanted)
-            if missed is None:
+            if missed is None or msg.stream not in (None, core.bus.stream):
                 raise ApiError(409, "resume_gap", "events since then are gone; reload")
             for event in missed:
                 if not await conn.send(event_frame(event)):
                     return False
         return True
+
+
+def _name(acd: AcdService, agent_id: str) -> str:
+    profile = acd.acd.profile(agent_id)
+    return (profile.name if profile is not None else None) or agent_id

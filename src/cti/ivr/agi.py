@@ -320,8 +320,12 @@ class FastAgiServer:
         env_timeout_s: float = 3.0,
         command_timeout_s: float = 30.0,
         quick_timeout_s: float = 5.0,
+        may_act: Callable[[], bool] | None = None,
     ) -> None:
         self.route = route  # script name -> handler (None: unknown script)
+        # Several CTIs (cti.ha): a process whose lease ran out takes no call (closed at
+        # once, so the dialplan tries CTI_AGI_OTHER); None: a single CTI, always.
+        self.may_act = may_act
         self.host, self.port = host, port
         self.max_sessions = max_sessions
         self.env_timeout_s = env_timeout_s
@@ -360,6 +364,10 @@ class FastAgiServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if self.may_act is not None and not self.may_act():
+            log.warning("agi.refused_not_leading")
+            writer.transport.abort()
+            return
         if self.sessions >= self.max_sessions:
             self.refused += 1
             log.warning("agi.session_limit", limit=self.max_sessions, refused=self.refused)

@@ -4,7 +4,9 @@ Each session takes the definition current when it starts and keeps it to the end
 reload (SIGHUP, API) never disturbs a caller already in a menu. The caller's path is
 left on the channel as `CTI_IVR_PATH` (`welcome,language:bg,main:2,...`, stored with
 the interaction); where the dialplan goes next is `CTI_NEXT` (`queue`, `voicemail`,
-`hangup`), with `CTI_QUEUE` / `CTI_TOPIC` / `CTI_PRIORITY` for the ACD.
+`hangup`), with `CTI_QUEUE` / `CTI_TOPIC` / `CTI_PRIORITY` for the ACD. The number the
+citizen dialled picks where `inbound` starts (the definition's `numbers`); it is left as
+`CTI_CALLED` (stored as the call's `called_number`) and its name as `CTI_LINE`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from cti.store.phone import try_normalise
 
 log = structlog.get_logger(__name__)
 MAX_STEPS = 100  # a definition that loops is cut off (the caller goes to the fallback)
+UNLISTED_LOGGED = 1_000  # unlisted numbers remembered (a peer making up numbers: no more)
 
 
 class Definitions:
@@ -70,6 +73,8 @@ class Ivr:
         self.definitions = definitions
         self.services = services or IvrServices()
         self.where: dict[str, str] = {}  # channel -> the node its caller is in now
+        self._unlisted_in: m.IvrDefinition | None = None
+        self._unlisted_seen: set[str] = set()  # numbers not listed, logged once each
 
     def route(self, script: str) -> Handler | None:
         """The FastAGI handler for a script of the current definition."""
@@ -84,12 +89,19 @@ class Ivr:
     async def run(self, script: str, s: AgiSession) -> None:
         definition = self.definitions.current  # this caller keeps this one to the end
         path: list[str] = []
-        name: str | None = definition.scripts[script]
+        dialled = dialled_number(s.env) if script == "inbound" else None
+        name: str | None
+        name, number = definition.entry(script, dialled)
+        if dialled is not None and number is None:
+            self._unlisted(definition, dialled)
+        language = number.language if number else None
         steps = 0
         try:
             # A first command Asterisk answers at once: a peer that sent an environment
             # and went silent is let go within the quick timeout, not the long one.
             await s.channel_status()
+            if language is not None:
+                await s.set_variable("CHANNEL(language)", language)
             while name is not None:
                 steps += 1
                 if steps > MAX_STEPS:
@@ -99,15 +111,33 @@ class Ivr:
                 node = definition.nodes[name]
                 path.append(name)
                 self.where[s.channel] = name
-                name = await self._step(definition, node, s, path)
+                name = await self._step(definition, node, s, path, language)
         finally:
             self.where.pop(s.channel, None)
             if path and not s.given_up:
                 # Even after a hang-up the variable can be set (the CDR wants the path).
                 await s.set_variable(path_variable(script), ",".join(path))
+                if dialled is not None:  # stored with the call (`called_number`)
+                    await s.set_variable("CTI_CALLED", dialled)
+                if number is not None:
+                    await s.set_variable("CTI_LINE", number.name)
+
+    def _unlisted(self, definition: m.IvrDefinition, dialled: str) -> None:
+        """Log once per number (per definition) that a call came to a number not listed."""
+        if self._unlisted_in is not definition:
+            self._unlisted_in, self._unlisted_seen = definition, set()
+        if dialled in self._unlisted_seen or len(self._unlisted_seen) >= UNLISTED_LOGGED:
+            return
+        self._unlisted_seen.add(dialled)
+        log.warning("ivr.number_not_listed", number=dialled, start=definition.scripts["inbound"])
 
     async def _step(
-        self, d: m.IvrDefinition, node: m.Node, s: AgiSession, path: list[str]
+        self,
+        d: m.IvrDefinition,
+        node: m.Node,
+        s: AgiSession,
+        path: list[str],
+        language: str | None = None,
     ) -> str | None:
         if isinstance(node, m.Play):
             for prompt in node.prompts:
@@ -146,9 +176,9 @@ class Ivr:
             digit = await s.stream_file(node.prompt, "".join(node.choices))
             if digit is None:
                 digit = await s.wait_for_digit(round(node.timeout_s * 1000))
-            language = node.choices.get(digit or "", node.default)
-            await s.set_variable("CHANNEL(language)", language)
-            path[-1] += f":{language}"
+            chosen = node.choices.get(digit or "", language or node.default)
+            await s.set_variable("CHANNEL(language)", chosen)
+            path[-1] += f":{chosen}"
             return node.next
         if isinstance(node, m.CaseStatus):
             await self._case_status(node, s, path)
@@ -161,7 +191,7 @@ class Ivr:
             await s.set_variable("CTI_NEXT", "queue")
             return None
         if isinstance(node, m.CallbackOffer):
-            await self._callback_offer(node, s, path)
+            await self._callback_offer(d, node, s, path)
             return None
         if isinstance(node, m.Voicemail):
             for prompt in node.prompts:
@@ -224,21 +254,35 @@ class Ivr:
         path[-1] += f":{status or 'not_found'}"
         await s.stream_file(prompt)
 
-    async def _callback_offer(self, node: m.CallbackOffer, s: AgiSession, path: list[str]) -> None:
+    async def _callback_offer(
+        self, d: m.IvrDefinition, node: m.CallbackOffer, s: AgiSession, path: list[str]
+    ) -> None:
         own = try_normalise(s.env.get("agi_callerid", ""))
         timeout = round(node.timeout_s * 1000)
-        digit = await s.stream_file(node.prompt, "123")
+        # 3 stays an escape key: without `times` it declines, as it always has.
+        keys = "".join(dict.fromkeys("123" + "".join(node.times)))
+        digit = await s.stream_file(node.prompt, keys)
         if digit is None:
             digit = await s.wait_for_digit(timeout)
         number: str | None = None
-        if digit == "1" and own:
+        slot = node.times.get(digit or "")
+        at: dt.datetime | None = None
+        confirm = node.confirm_prompt
+        if (digit == "1" or slot is not None) and own:
             number = own
         elif digit == "2":
             keyed = await s.get_data(node.other_number_prompt, timeout, 15)
             number = try_normalise(keyed or "")
-        if number is not None and node.confirm_prompt:
-            await s.stream_file(node.confirm_prompt)
-        path[-1] += ":accepted" if number else ":declined"
+        if number is not None and slot is not None:
+            at = d.callback_time(slot, self.services.now())
+            if at is None:  # its calendar never opens: as soon as an agent is free
+                log.error("ivr.callback_slot_never_open", slot=slot, channel=s.channel)
+            confirm = d.callback_slots[slot].confirm_prompt or confirm
+        if number is not None and confirm:
+            await s.stream_file(confirm)
+        path[-1] += (f":accepted:{slot}" if at else ":accepted") if number else ":declined"
+        # Before CTI_CALLBACK: the CTI reads the time when the number arrives.
+        await s.set_variable("CTI_CALLBACK_AT", str(int(at.timestamp())) if at else "")
         await s.set_variable("CTI_CALLBACK", number or "")
 
     async def _survey(self, node: m.Survey, s: AgiSession, path: list[str]) -> None:
@@ -256,6 +300,16 @@ class Ivr:
             self.services.save_survey(interaction, node.question, int(digit))
         if node.thanks_prompt:
             await s.stream_file(node.thanks_prompt)
+
+
+def dialled_number(env: dict[str, str]) -> str | None:
+    """The number the citizen dialled: the extension the call runs in [cti-inbound]
+    (`_X.`), else Asterisk's DNID; None when neither is a number (`s`, `unknown`)."""
+    for key in ("agi_extension", "agi_dnid"):
+        value = env.get(key, "")
+        if m.NUMBER.match(value):
+            return value
+    return None
 
 
 def path_variable(script: str) -> str:

@@ -11,7 +11,9 @@ import asyncpg
 import structlog
 
 from cti.config import IvrSettings
-from cti.ivr.agi import AgiArgumentError, FastAgiServer, prompt_name
+from cti.ivr.agi import AgiArgumentError, FastAgiServer, Handler, prompt_name
+from cti.ivr.campaign import SCRIPT as CAMPAIGN_SCRIPT
+from cti.ivr.campaign import CampaignSurvey
 from cti.ivr.engine import Definitions, Ivr, IvrServices
 from cti.ivr.models import IvrDefinition
 from cti.store.outbox import Record
@@ -27,26 +29,36 @@ class IvrService:
         definition: IvrDefinition,
         store: Any = None,  # StoreService: announcements, cases, surveys
         adjust: Callable[[IvrDefinition], IvrDefinition] | None = None,
+        may_act: Callable[[], bool] | None = None,  # several CTIs: whether this one leads
+        now: Callable[[], dt.datetime] | None = None,  # the IVR's clock (hours, slots)
     ) -> None:
         self._store = store
-        services = IvrServices()
+        services = IvrServices() if now is None else IvrServices(now=now)
         if store is not None:
             services.announcements = self._announcements
             services.case_status = self._case_status
             services.save_survey = self._save_survey
         self.ivr = Ivr(Definitions(settings.file, definition, adjust), services)
+        # Survey campaigns' calls (issue 21): a script of the product, not of the file.
+        self.campaign = CampaignSurvey(store.connect) if store is not None else None
         self.agi = FastAgiServer(
-            self.ivr.route,
+            self._route,
             settings.host,
             settings.port,
             settings.max_sessions,
             env_timeout_s=settings.env_timeout_s,
             command_timeout_s=settings.command_timeout_s,
             quick_timeout_s=settings.quick_timeout_s,
+            may_act=may_act,
         )
 
     async def start(self) -> int:
         return await self.agi.start()
+
+    def _route(self, script: str) -> Handler | None:
+        if script == CAMPAIGN_SCRIPT and self.campaign is not None:
+            return self.campaign.handle
+        return self.ivr.route(script)
 
     async def close(self) -> None:
         await self.agi.close()

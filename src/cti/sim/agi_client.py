@@ -43,6 +43,7 @@ _USAGE_STREAM_FILE = (
 )
 _NEEDS_CHANNEL = {
     "ANSWER",
+    "RECORD FILE",
     "STREAM FILE",
     "GET DATA",
     "WAIT FOR DIGIT",
@@ -71,9 +72,14 @@ class AgiPbx(Protocol):
 class SimAgiClient:
     """Runs AGI sessions for the PBX's channels against a FastAGI server."""
 
-    def __init__(self, pbx: AgiPbx, host: str, port: int) -> None:
+    def __init__(
+        self, pbx: AgiPbx, host: str, port: int, others: tuple[tuple[str, int], ...] = ()
+    ) -> None:
         self.pbx = pbx
         self.host, self.port = host, port
+        # Several CTIs (docs/ha.md): the dialplan tries CTI_AGI_OTHER when CTI_AGI does
+        # not answer; only the leader listens.
+        self.others = others
         self.astdb: dict[tuple[str, str], str] = {}
 
     def environment(self, ch: Channel, script: str, args: list[str]) -> str:
@@ -108,11 +114,13 @@ class SimAgiClient:
 
     async def run(self, ch: Channel, script: str, args: list[str] | None = None) -> str:
         """Run one AGI session for `ch`; returns AGISTATUS (SUCCESS, HANGUP, FAILURE)."""
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), 5.0
-            )
-        except (OSError, TimeoutError):
+        for host, port in ((self.host, self.port), *self.others):
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5.0)
+                break
+            except (OSError, TimeoutError):
+                continue
+        else:
             return "FAILURE"  # nobody listens: the dialplan's fallback
         session = _Session(self, ch, reader, writer)
         try:
@@ -334,6 +342,13 @@ class _Session:
         value = self.client.astdb.get((args[0], args[1]))
         return "200 result=0\n" if value is None else f"200 result=1 ({value})\n"
 
+    async def _record_file(self, args: list[str]) -> str:
+        """A spoken comment (a survey's): the citizen talks a few seconds, then silence."""
+        del args
+        if not await self._wait(4.0):
+            return "200 result=-1 (hangup) endpos=0\n"
+        return "200 result=0 (timeout) endpos=32000\n"
+
     async def _hangup(self, args: list[str]) -> str:
         if not self.ch.hung_up:
             self.pbx.hangup(self.ch.name, 16)
@@ -350,6 +365,7 @@ _COMMANDS = {
     "GET FULL VARIABLE",
     "GET VARIABLE",
     "HANGUP",
+    "RECORD FILE",
     "SAY DIGITS",
     "SET VARIABLE",
     "STREAM FILE",

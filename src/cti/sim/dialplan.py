@@ -60,6 +60,7 @@ class Dialplan:
         self._put_down = put_down  # a citizen's own hang-up (a BYE)
         self.agi: SimAgiClient | None = None  # set: the IVR runs over FastAGI
         self.callback_answers: dict[str, bool] = {}  # number -> picks up a callback
+        self.callback_talk_s = 3.0  # how long a citizen called by an agent talks
 
     # --- citizens ------------------------------------------------------------------------
 
@@ -247,7 +248,8 @@ class Dialplan:
         talker = caller if caller.citizen is not None else agent
         if talker.citizen is not None:
             name = talker.name
-            sw.later(talker, talker.citizen.talk_s, lambda: self._hangup(name, 16))
+            slowdown = agent.endpoint.slowdown if agent.endpoint else 1.0
+            sw.later(talker, talker.citizen.talk_s * slowdown, lambda: self._hangup(name, 16))
 
     def dial_result(self, caller: Channel, status: str) -> None:
         """Dial returned without a conversation: report it and go back to hold."""
@@ -295,7 +297,8 @@ class Dialplan:
                 ch, CALLBACK_OFFER, "s", 1, "AGI", f"agi://{agi.host}:{agi.port}/callback-offer"
             )
             if citizen is not None:  # the offer's keys: 1 = call me back on this number
-                citizen.keys[:0] = ["1" if citizen.accept_callback else "3"]
+                key = citizen.callback_key or ("1" if citizen.accept_callback else "9")
+                citizen.keys[:0] = [key]
             self._spawn(self._after_offer(ch))
             return
         sw.newexten(ch, CALLBACK_OFFER, "s", 1, "AGI", "agi://127.0.0.1:4573/callback-offer")
@@ -330,7 +333,7 @@ class Dialplan:
         )
         sw.newstate(citizen, 5)
         if self.callback_answers.get(number, True):
-            citizen.citizen = Citizen(number, "", talk_s=3.0)
+            citizen.citizen = Citizen(number, "", talk_s=self.callback_talk_s)
             sw.later(citizen, 1.0, lambda: self.agent_answers(agent, citizen))
         else:
 

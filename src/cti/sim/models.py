@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,9 @@ class Endpoint:
     busy: bool = False
     display: str = "<unknown>"  # the endpoint's callerid name (the agent's name)
     registered: bool = True  # has a contact (kept across restarts); False: never registered
+    # A person's phone in a sped-up simulation: the conversations it takes last this
+    # many times longer (1 / time_scale: in real time, whatever the bots' speed).
+    slowdown: float = 1.0
 
 
 @dataclass
@@ -39,9 +43,13 @@ class Citizen:
     patience_s: float | None = None  # hangs up after waiting this long (None: never)
     talk_s: float = 5.0  # hangs up this long after being connected
     accept_callback: bool = False
+    # The key pressed at the callback offer instead (a time: "3" tomorrow morning, "4"
+    # tomorrow afternoon in deploy/ivr.yaml); None: "1" if accept_callback, else "9".
+    callback_key: str | None = None
     answers_callback: bool = True
     keys: list[str] = field(default_factory=list)  # what they key in the IVR, in order
     ivr_s: float = 0.0  # without a FastAGI IVR: seconds of prompts before the line
+    dialled: str = "1555"  # the hotline number they call (the extension in cti-inbound)
 
 
 @dataclass
@@ -86,6 +94,8 @@ class Channel:
     local_half: Channel | None = None  # the other half of a Local channel pair
     queued_at: float | None = None  # loop time it joined the fallback queue
     queue_member: tuple[str, float, float] | None = None  # (endpoint, hold s, answered at)
+    # An originated phone's answer (a person's phone: a desktop's `Event: talk` runs it).
+    on_talk: Callable[[], None] | None = None
 
     def fields(self, prefix: str = "") -> Fields:
         return [

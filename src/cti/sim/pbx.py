@@ -23,6 +23,7 @@ from cti.sim.dialplan import CALLBACK, HOLD, Dialplan
 from cti.sim.fallback_queue import FallbackQueue
 from cti.sim.models import Channel, Citizen, Endpoint, Fields, PbxError
 from cti.sim.restart import Boot, hang_up_everything, vanish
+from cti.sim.survey_calls import SURVEY_CALL, SurveyCalls
 
 
 class SimPbx:
@@ -51,6 +52,7 @@ class SimPbx:
         self.globals: dict[str, str] = {}
         self.rng = random.Random(0)  # the simulator's choices where Asterisk's vary
         self.callback_answers = self.dialplan.callback_answers  # number -> picks up
+        self.survey_calls = SurveyCalls(self.switch, self.dialplan, self._spawn, self.hangup)
 
     @property
     def boot(self) -> int:
@@ -94,9 +96,10 @@ class SimPbx:
         """Set: the IVR runs over FastAGI."""
         return self.dialplan.agi
 
-    def use_fastagi(self, host: str, port: int) -> None:
-        """Run the deployment's AGI() steps against the CTI's FastAGI server."""
-        self.dialplan.agi = SimAgiClient(self, host, port)
+    def use_fastagi(self, host: str, port: int, *others: tuple[str, int]) -> None:
+        """Run the deployment's AGI() steps against the CTI's FastAGI server (and, with
+        several CTIs, the others' in turn, as CTI_AGI_OTHER does)."""
+        self.dialplan.agi = SimAgiClient(self, host, port, others)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -111,9 +114,10 @@ class SimPbx:
 
     # --- phones and citizens -------------------------------------------------------------
 
-    def inbound_call(self, citizen: Citizen, did: str = "1555") -> Channel:
-        """A citizen dials the hotline: answered, through the IVR, on hold for the ACD."""
-        return self.dialplan.inbound_call(citizen, did)
+    def inbound_call(self, citizen: Citizen, did: str | None = None) -> Channel:
+        """A citizen dials the hotline (`did`, else the citizen's number to dial):
+        answered, through the IVR, on hold for the ACD."""
+        return self.dialplan.inbound_call(citizen, did or citizen.dialled)
 
     def notify(self, channel: str | None, endpoint: str | None, variables: dict[str, str]) -> None:
         """PJSIPNotify: a phone given `Event: talk` answers its ringing call (how desktops
@@ -132,7 +136,11 @@ class SimPbx:
                 return  # a NOTIFY to an idle phone does nothing
             ch = found[0]
         caller = ch.peer
-        if variables.get("Event", "").lower() != "talk" or caller is None or ch.state != 5:
+        if variables.get("Event", "").lower() != "talk" or ch.state != 5:
+            return
+        if caller is None:
+            if ch.on_talk is not None:  # an originated call to this phone
+                ch.on_talk()
             return
         if caller.queued_at is not None and caller in self.queue:
             self.queue.answer(caller, ch, asyncio.get_running_loop().time())
@@ -297,6 +305,9 @@ class SimPbx:
         """Originate to an agent phone; on answer it runs `context` (`cti-callback`
         dials the citizen in CTI_CALLBACK_NUMBER back). `done(channel, reason)` gets
         the OriginateResponse reason (4 answered, 3 no answer, 1 unreachable, 5 busy)."""
+        if context == SURVEY_CALL:  # a survey campaign calls a citizen through the trunk
+            self.survey_calls.originate(endpoint_channel, variables, done)
+            return
         sw = self.switch
         tech, _, name = endpoint_channel.partition("/")
         endpoint = self.endpoints.get(name)
@@ -313,10 +324,13 @@ class SimPbx:
         ring_s = float(variables.get("CTI_RING_TIMEOUT", "15") or 15)
 
         def no_answer() -> None:
-            sw.finish(ch, 19)
-            done(ch, 3)
+            if ch.state == 5:
+                sw.finish(ch, 19)
+                done(ch, 3)
 
         def answer() -> None:
+            if ch.state != 5 or ch.hung_up:
+                return
             sw.newstate(ch, 6)
             done(ch, 4)
             if context == CALLBACK:
@@ -325,6 +339,7 @@ class SimPbx:
         if endpoint.answer_after_s is not None and endpoint.answer_after_s < ring_s:
             sw.later(ch, endpoint.answer_after_s, answer)
         else:
+            ch.on_talk = answer  # a person's phone: answered from the desktop, if at all
             sw.later(ch, ring_s, no_answer)
 
     def bridge(self, name1: str, name2: str) -> str:

@@ -3,7 +3,8 @@
 `Traffic` turns a workload file into inbound calls on a `SimPbx`: Poisson arrivals,
 the topic mix, patience and handling times from the file (`generate_calls`, the same
 draws the routing study uses), caller numbers with repeat callers, and a share of
-callers who accept a callback when offered. `bot_endpoints` gives every agent of an
+callers who accept a callback when offered, and the hotline number each one dials (of
+those whose IVR tree reaches the call's queue). `bot_endpoints` gives every agent of an
 ACD configuration a phone that answers after a short, random delay; the bots' talking
 is the citizens' handling time, their wrap-up the ACD's.
 Everything is reproducible from the seed.
@@ -35,11 +36,14 @@ from cti.sim.workload import CallPlan, Workload, generate_calls
 KNOWN_CALLERS = 10_000  # the numbers a repeat caller is drawn from: the latest
 
 
-def ivr_keys(definition: IvrDefinition, script: str = "inbound") -> dict[str, list[str]]:
-    """For each queue the IVR can reach from `script`, the keys a caller presses to get
-    there (shortest way; business hours taken as open, the first language chosen)."""
+def ivr_keys(
+    definition: IvrDefinition, script: str = "inbound", start: str | None = None
+) -> dict[str, list[str]]:
+    """For each queue the IVR can reach from `script` (or from the node `start`), the
+    keys a caller presses to get there (shortest way; business hours taken as open, the
+    first language chosen)."""
     found: dict[str, list[str]] = {}
-    start = definition.scripts.get(script)
+    start = start or definition.scripts.get(script)
     todo: deque[tuple[str, list[str]]] = deque([(start, [])] if start else [])
     seen: set[str] = set()
     while todo:
@@ -59,6 +63,11 @@ def ivr_keys(definition: IvrDefinition, script: str = "inbound") -> dict[str, li
         elif isinstance(node, Play | RecordingNotice | Announcements) and node.next:
             todo.append((node.next, keys))
     return found
+
+
+def number_keys(definition: IvrDefinition) -> dict[str, dict[str, list[str]]]:
+    """For each dialled number the IVR lists: the queues its tree reaches and the keys."""
+    return {n: ivr_keys(definition, start=e.start) for n, e in definition.numbers.items()}
 
 
 class CallerBook:
@@ -93,6 +102,7 @@ class Traffic:
         seed: int | None = None,
         accept_callback_share: float = 0.5,
         keys: dict[str, list[str]] | None = None,
+        numbers: dict[str, dict[str, list[str]]] | None = None,
     ) -> None:
         self.pbx = pbx
         self.workload = workload
@@ -103,6 +113,10 @@ class Traffic:
         self.accept_callback_share = accept_callback_share
         self.counts = TrafficCounts()
         self.keys = keys or {}  # queue -> what to key in the IVR to get there
+        # Dialled number -> its `keys`: a call goes to one of the numbers whose tree
+        # reaches its queue (drawn apart, so the other draws stay as they were).
+        self.numbers = numbers or {}
+        self._numbers_rng = random.Random(self.seed + 1)
 
     def plans(self) -> Iterator[tuple[float, CallPlan]]:
         """(seconds from the start, call) for day after day of the workload."""
@@ -116,10 +130,16 @@ class Traffic:
     def citizen(self, plan: CallPlan) -> Citizen:
         number = self.callers.next()
         queue = self.queue_of[plan.topic]
+        keys, dialled = self.keys.get(queue, []), Citizen.dialled
+        reaching = [n for n, by_queue in self.numbers.items() if queue in by_queue]
+        if reaching:
+            dialled = self._numbers_rng.choice(reaching)
+            keys = self.numbers[dialled][queue]
         return Citizen(
             number=number,
             queue=queue,
-            keys=list(self.keys.get(queue, [])),
+            keys=list(keys),
+            dialled=dialled,
             patience_s=plan.patience_s,
             talk_s=plan.handling_s,
             accept_callback=self._rng.random() < self.accept_callback_share,

@@ -71,7 +71,7 @@ def main(options: SoakOptions, out: TextIO = sys.stdout) -> int:
     return 1 if bad + figures.callers_stranded else 0
 
 
-async def _users(url: str) -> str:
+async def user_token(url: str) -> str:
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
@@ -126,7 +126,7 @@ async def soak(
             "CTI_LOG__LEVEL": "info",
         }
     )
-    token = await _users(url)
+    token = await user_token(url)
     keys = ivr_keys(always_open(load_ivr(ivr_file)))
     traffic = Traffic(server.pbx, w, {t: t for t in w.topics}, options.seed, keys=keys)
     async with aiohttp.ClientSession() as session:
@@ -163,9 +163,9 @@ async def soak(
         finally:
             tasks[0].cancel()
         run.say(f"traffic stopped after {traffic.counts.offered} calls; draining")
-        await _drain(run)
+        await drain(run.server)
         figures = check.Figures()
-        rows = await _rows(url)
+        rows = await stored_rows(url)
         check.records(truth, rows, figures)
         check.agents((await run.get("/api/v1/agents"))["items"], figures)
         tasks[1].cancel()
@@ -216,10 +216,10 @@ async def _watch(run: Run) -> None:
                 del suspects[call]
 
 
-async def _drain(run: Run, wait_s: float = 120.0) -> None:
+async def drain(server: SimAmiServer, wait_s: float = 120.0) -> None:
     """Let the calls end by themselves for a while, then hang up what is left; then
     wait until the CTI has stored everything (the row count stops moving)."""
-    pbx = run.server.pbx
+    pbx = server.pbx
     deadline = time.monotonic() + wait_s
     while pbx.channels and time.monotonic() < deadline:  # noqa: ASYNC110 (the sim's state)
         await asyncio.sleep(0.5)
@@ -229,7 +229,7 @@ async def _drain(run: Run, wait_s: float = 120.0) -> None:
     await asyncio.sleep(5.0)  # wrap-ups end, the outbox writes
 
 
-async def _rows(url: str) -> list[dict[str, Any]]:
+async def stored_rows(url: str) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(url)
     try:
         last, steady = -1, 0

@@ -55,6 +55,9 @@ def write_files(folder: Path, config: AcdConfig) -> tuple[Path, Path]:
     acd.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     ivr = folder / "ivr.yaml"
     definition = yaml.safe_load(DEFAULT_IVR.read_text())
-    definition["calendars"] = {"default": {"weekly": {"daily": "24h"}}}
+    # Every calendar open around the clock (the callback slots' too: they name theirs).
+    always = {"weekly": {"daily": "24h"}}
+    definition["calendars"] = {name: always for name in definition.get("calendars") or {}}
+    definition["calendars"].setdefault("default", always)
     ivr.write_text(yaml.safe_dump(definition, sort_keys=False, allow_unicode=True))
     return acd, ivr

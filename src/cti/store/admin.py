@@ -31,8 +31,12 @@ async def _run(
             print(f"{result['topics']} topics loaded, {result['deactivated']} deactivated")
         elif command == "user" and args.user_command == "add":
             password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-            await auth.create_user(conn, args.username, args.role, args.agent, password)
-            print(f"user {args.username} ({args.role}) added")
+            orgs = tuple(args.organisation or ())
+            await auth.create_user(
+                conn, args.username, args.role, args.agent, password, orgs, args.email
+            )
+            scope = f", organisations {', '.join(sorted(set(orgs)))}" if orgs else ""
+            print(f"user {args.username} ({args.role}{scope}) added")
         elif command == "user":
             if args.api_key:
                 print(await auth.issue_token(conn, args.username, "api_key"))

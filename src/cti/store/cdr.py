@@ -204,7 +204,11 @@ class CdrBuilder:
         if isinstance(e, qe.AgentStateChanged):
             self._agent_state(e, now)
             return
-        if isinstance(e, qe.CallbackAccepted):
+        if isinstance(e, qe.CallbackAccepted) and e.scheduled_at is not None:
+            # A time picked in the IVR: a scheduled-callback task (merged per number).
+            task = {"interaction_id": e.call, "number": e.number, "queue": e.queue}
+            self._emit(Record("ivr_callback", e.call, {**task, "at": e.scheduled_at}))
+        elif isinstance(e, qe.CallbackAccepted):
             due = {"interaction_id": e.call, "number": e.number, "queue": e.queue, "due_at": now}
             self._emit(Record("callback", e.call, due))
         it = self._find(e.call)

@@ -3,18 +3,21 @@
 
 A topic's full code is its parents' codes joined with dots (`social.benefits.child`).
 Its responsible organisation and regulation (days to answer) are inherited from the
-nearest ancestor that sets them. Topics dropped from the file are deactivated, never
+nearest ancestor that sets them. Names are English (`name`) with the other languages of
+the pages beside them (`names: {bg: ..., ru: ..., hu: ...}`); an organisation is a name
+or names per language. Topics dropped from the file are deactivated, never
 deleted: cases keep pointing at them.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from cti.config import load_yaml_model
+from cti.config import Names, load_yaml_model
 
 Code = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]
 
@@ -26,6 +29,7 @@ class _Model(BaseModel):
 class TopicNode(_Model):
     code: Code
     name: Annotated[str, Field(min_length=1, max_length=300)]
+    names: Names = Field(default_factory=dict)  # other languages: {bg: ..., ru: ..., hu: ...}
     organisation: str | None = None
     regulation_days: Annotated[int, Field(ge=1, le=365)] | None = None
     children: tuple[TopicNode, ...] = ()
@@ -35,12 +39,33 @@ class Topic(_Model):
     code: str
     parent: str | None
     name: str
+    names: Names = Field(default_factory=dict)
     organisation: str | None
     regulation_days: int
 
 
+class Organisation(_Model):
+    """An organisation with its name per language (`en` is the name of record)."""
+
+    en: Annotated[str, Field(min_length=1, max_length=300)]
+    bg: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    ru: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    hu: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+
+    def names(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+def _organisation(value: Any) -> Any:
+    return {"en": value} if isinstance(value, str) else value  # a plain name: English
+
+
+OrgCode = Annotated[str, Field(pattern=r"^[a-z0-9_.-]{1,64}$")]
+
+
 class Classifier(_Model):
-    organisations: dict[Annotated[str, Field(pattern=r"^[a-z0-9_.-]{1,64}$")], str]
+    # code -> a name (English), or names per language {en: ..., bg: ...}
+    organisations: dict[OrgCode, Annotated[Organisation, BeforeValidator(_organisation)]]
     default_regulation_days: Annotated[int, Field(ge=1, le=365)] = 30
     topics: tuple[TopicNode, ...]
 
@@ -66,8 +91,16 @@ class Classifier(_Model):
                 code = n.code if parent is None else f"{parent}.{n.code}"
                 o = n.organisation or org
                 d = n.regulation_days or days
+                names = {"en": n.name, **n.names}
                 out.append(
-                    Topic(code=code, parent=parent, name=n.name, organisation=o, regulation_days=d)
+                    Topic(
+                        code=code,
+                        parent=parent,
+                        name=n.name,
+                        names=names,
+                        organisation=o,
+                        regulation_days=d,
+                    )
                 )
                 walk(n.children, code, o, d)
 
@@ -84,17 +117,20 @@ async def sync_classifier(conn: Any, classifier: Classifier) -> dict[str, int]:
     topics = classifier.flat()
     async with conn.transaction():
         await conn.executemany(
-            "INSERT INTO organisations (code, name) VALUES ($1, $2)"
-            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name",
-            list(classifier.organisations.items()),
+            "INSERT INTO organisations (code, name, names) VALUES ($1, $2, $3::jsonb)"
+            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, names = EXCLUDED.names",
+            [(c, o.en, json.dumps(o.names())) for c, o in classifier.organisations.items()],
         )
         await conn.executemany(
-            "INSERT INTO topics (code, parent, name, regulation_days, organisation, active)"
-            " VALUES ($1, $2, $3, $4, $5, true)"
+            "INSERT INTO topics (code, parent, name, names, regulation_days, organisation, active)"
+            " VALUES ($1, $2, $3, $4::jsonb, $5, $6, true)"
             " ON CONFLICT (code) DO UPDATE SET parent = EXCLUDED.parent, name = EXCLUDED.name,"
-            " regulation_days = EXCLUDED.regulation_days,"
+            " names = EXCLUDED.names, regulation_days = EXCLUDED.regulation_days,"
             " organisation = EXCLUDED.organisation, active = true",
-            [(t.code, t.parent, t.name, t.regulation_days, t.organisation) for t in topics],
+            [
+                (t.code, t.parent, t.name, json.dumps(t.names), t.regulation_days, t.organisation)
+                for t in topics
+            ],
         )
         status = await conn.execute(
             "UPDATE topics SET active = false WHERE active AND NOT (code = ANY($1::text[]))",

@@ -16,3 +16,7 @@ class StoreError(Exception):
 
 class MigrationError(StoreError):
     """A migration failed (its file named) or an applied one was changed since."""
+
+
+class Fenced(Exception):
+    """This process's leader epoch is stale (cti.ha.lease): it must not write or act."""

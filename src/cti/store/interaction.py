@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cti.ami.events import EndReason
+from cti.store.phone import try_normalise
 
 # outcome: what happened to the citizen's request; end_reason: why the contact ended.
 PBX_ENDS = {"pbx_restart", "pbx_lost", "ended_while_disconnected"}
@@ -186,6 +187,15 @@ class InteractionRecord:
             )
         if answer_leg is not None and answer_leg.answered_at is not None:
             answered_at = answer_leg.answered_at  # the phone's own answer, as Asterisk saw it
+        citizen, outbound = self.caller_number, self.direction == "outbound"
+        if outbound:
+            # An agent's own call (click-to-call, a callback): the agent's phone answers
+            # first, then the number is dialled; the call is answered when the citizen is.
+            called = self.caller_leg()
+            answer_leg = called
+            answered_at = called.answered_at if called is not None else None
+            dialled = self.variables.get("CTI_CALLBACK_NUMBER", "")
+            citizen = try_normalise(dialled) or dialled or citizen
         outcome = self._outcome(answered_at)
         wait = None
         if self.queued_at is not None:
@@ -198,12 +208,12 @@ class InteractionRecord:
             ring = round(max(0.0, answered_at - self.last_offer_at), 3)
         return {
             "direction": self.direction,
-            "caller_number": self.caller_number,
-            "called_number": self.variables.get("CTI_CALLED", ""),
+            "caller_number": citizen,
+            "called_number": citizen if outbound else self.variables.get("CTI_CALLED", ""),
             "ivr_path": [p for p in self.variables.get("CTI_IVR_PATH", "").split(",") if p],
             "queue": self.queue or self.variables.get("CTI_QUEUE") or None,
             "topic": self.variables.get("CTI_TOPIC") or None,
-            "agent": self.agent or (answer_leg.agent if answer_leg else None),
+            "agent": self.agent or self._agent_of(answer_leg),
             "arrived_at": self.arrived_at,
             "queued_at": self.queued_at,
             "offered_at": self.offered_at,
@@ -246,8 +256,8 @@ class InteractionRecord:
             return "overflowed"
         if self.queued_at is not None or self.offered_at is not None:
             return "abandoned"
-        if self.direction == "outbound" and any(x.answered_at for x in self.legs.values()):
-            return "answered"
+        if self.direction == "outbound":
+            return "failed"  # an agent's own call the citizen never answered
         return "ivr_only"
 
     def _end_reason(self, outcome: str) -> str | None:
@@ -266,6 +276,12 @@ class InteractionRecord:
         if self.queue_says_hung_up_by in ("caller", "agent"):
             return self.queue_says_hung_up_by
         return "system"
+
+    def _agent_of(self, answer_leg: Leg | None) -> str | None:
+        """The agent of the answering leg; on an agent's own call, the agent's leg."""
+        if self.direction == "outbound":
+            return next((x.agent for x in self.legs.values() if x.role == "agent"), None)
+        return answer_leg.agent if answer_leg else None
 
     def _talk(self, answered_at: float | None) -> float | None:
         """Time agents were connected (each answered agent leg, answer to end), less hold."""

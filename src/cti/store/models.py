@@ -46,18 +46,30 @@ class Caller(BaseModel):
     consent_contact: bool
 
 
+Channel = Literal["phone", "email", "web", "letter", "visit", "other"]
+Address = Annotated[str, Field(max_length=500)]
+
+
 class CaseCreate(_In):
     topic: Annotated[str, Field(min_length=1, max_length=200)]
     description: str = ""
     phone: str | None = None
     organisation: str | None = None  # default: the topic's
     interaction_id: str | None = None  # link the call it was filed from
+    address: Address = ""  # what the request is about (a flat, a street), searchable
+    emergency: bool = False
+    paid: bool = False  # a fee was paid for the service
+    channel: Channel = "phone"
 
 
 class CaseUpdate(_In):
     topic: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: str | None = None
     organisation: str | None = None
+    address: Address | None = None
+    emergency: bool | None = None
+    paid: bool | None = None
+    channel: Channel | None = None
 
 
 class Case(BaseModel):
@@ -73,6 +85,19 @@ class Case(BaseModel):
     created_by: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    address: str = ""
+    emergency: bool = False
+    paid: bool = False
+    channel: Channel = "phone"
+    assignee: str | None = None  # who of the organisation works it (the journal)
+    result: str = ""  # what the citizen is told, set when the case is resolved
+
+
+class JournalCase(Case):
+    """A case as an organisation's journal shows it: with the caller's name (the personal
+    data a case needs; the caller's other cases and calls are not part of it)."""
+
+    caller_name: str | None = None
 
 
 class CaseEvent(BaseModel):
@@ -91,6 +116,17 @@ class InteractionSummary(BaseModel):
     agent: str | None
     outcome: str | None
     talk_s: float | None
+    disposition: str | None = None  # what the agent picked in wrap-up
+    cases: str | None = None  # the numbers of the cases the call was filed under
+
+
+class ResultToTell(BaseModel):
+    """A resolved case's result this citizen is still to be told (docs/outbound.md)."""
+
+    id: int
+    case_number: str
+    topic: str
+    result: str
 
 
 class ScreenPop(BaseModel):
@@ -100,3 +136,5 @@ class ScreenPop(BaseModel):
     caller: Caller | None
     interactions: list[InteractionSummary]
     open_cases: list[Case]
+    # Told in this call if the citizen calls in first: the agent records it as informed.
+    results_to_tell: list[ResultToTell] = []

@@ -35,7 +35,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from cti.store.errors import StoreError
+from cti.store.errors import Fenced, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +54,10 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
+    # e.g. TargetServerAttributeNotMatched: no host of a multi-host URL takes writes yet
+    asyncpg.exceptions.InternalClientError,
 )
+_FENCED_OR_DOWN: tuple[type[BaseException], ...] = (Fenced, *_CONNECTION_ERRORS)
 
 
 class SpillDirInUse(StoreError):
@@ -124,10 +127,15 @@ class Outbox:
         retry_max_s: float = 5.0,
         connect_timeout_s: float = 5.0,
         prepare: Callable[[Any], Awaitable[None]] | None = None,
+        fence: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
         self._dsn = dsn
         self._apply = apply
         self._prepare = prepare  # run on every new connection (migrations)
+        # First in every write transaction: raises Fenced once this process no longer
+        # leads (cti.ha); the writer then stops and keeps what it holds.
+        self._fence = fence
+        self.fenced: str | None = None
         self.memory_limit = memory_limit
         self.batch_size = batch_size
         self.retry_max_s = retry_max_s
@@ -230,7 +238,8 @@ class Outbox:
     async def close(self, flush_timeout: float = 5.0) -> None:
         """Try to write what is queued; what is left in memory goes to disk."""
         if self._task is not None:
-            await self.flush(flush_timeout)
+            if self.fenced is None:
+                await self.flush(flush_timeout)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -274,6 +283,10 @@ class Outbox:
                 continue
             try:
                 await self._write(batch)
+            except Fenced as exc:
+                self.fenced = str(exc)
+                log.error("outbox.fenced", error=str(exc), queued=self.depth)
+                return
             except _CONNECTION_ERRORS as exc:
                 if self.database_up:
                     log.error("outbox.database_down", error=str(exc), queued=self.depth)
@@ -356,10 +369,12 @@ class Outbox:
         conn = await self._connection()
         try:
             async with conn.transaction():
+                if self._fence is not None:
+                    await self._fence(conn)
                 for record in batch:
                     await self._apply(conn, record)
             return
-        except _CONNECTION_ERRORS:
+        except _FENCED_OR_DOWN:
             raise
         except Exception:
             pass
@@ -368,8 +383,10 @@ class Outbox:
                 continue  # refused before the link broke and the batch was sent again
             try:
                 async with conn.transaction():
+                    if self._fence is not None:
+                        await self._fence(conn)
                     await self._apply(conn, record)
-            except _CONNECTION_ERRORS:
+            except _FENCED_OR_DOWN:
                 raise
             except Exception as exc:
                 self._reject(record, exc)

@@ -244,6 +244,27 @@ async def _callback(conn: Any, r: Record) -> None:
     )
 
 
+async def _ivr_callback(conn: Any, r: Record) -> None:
+    """A callback at a time the citizen picked in the IVR: a scheduled-callback task for
+    the queue (no agent talked yet), merged into an open one for the number. Written
+    once: a record replayed finds its note already on a task of the number."""
+    from cti.store.notifications import schedule_callback
+
+    d = r.data
+    note = f"Picked in the IVR (call {d['interaction_id']})"
+    seen = await conn.fetchval(
+        "SELECT true FROM notifications WHERE kind = 'callback' AND phone = $1"
+        " AND strpos(result, $2) > 0 LIMIT 1",
+        d["number"],
+        note,
+    )
+    if seen:
+        return
+    at = _ts(d["at"])
+    assert at is not None
+    await schedule_callback(conn, d["number"], at, None, 0.0, note, d.get("queue"), "ivr")
+
+
 async def _recording(conn: Any, r: Record) -> None:
     """A finished recording: the file is checked (size, duration, checksum) and stored,
     and linked to the cases its interaction is already linked to."""
@@ -276,6 +297,7 @@ APPLY: dict[str, Callable[[Any, Record], Awaitable[None]]] = {
     "agent_state": _agent_state,
     "survey": _survey,
     "callback": _callback,
+    "ivr_callback": _ivr_callback,
     "recording": _recording,
 }
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +63,8 @@ class StoreService:
         classifier: Classifier | None = None,
         retention_days: dict[str, int] | None = None,
         purge_every_h: float = 0.0,
+        fence: Callable[[Any], Awaitable[None]] | None = None,
+        leading: Callable[[], bool] | None = None,
     ) -> None:
         self.url = url
         self._classifier = classifier
@@ -69,13 +72,30 @@ class StoreService:
         self._purge_every_s = purge_every_h * 3600
         self._purge_task: asyncio.Task[None] | None = None
         self._prepared = False
+        # Several CTIs (cti.ha): what a process records once its lease has run out (its
+        # timers firing after a freeze, decisions it can no longer carry out) is not what
+        # happened, and must not be written later either (a spill replayed when it leads
+        # again): dropped at the door.
+        self._leading = leading
+        self._fenced = fence is not None
+        self.dropped_not_leading = 0
         self.outbox = Outbox(
-            url, spill_dir, apply_record, memory_limit=memory_limit, prepare=self._prepare
+            url,
+            spill_dir,
+            apply_record,
+            memory_limit=memory_limit,
+            prepare=self._prepare,
+            fence=fence,
         )
 
     async def _prepare(self, conn: Any) -> None:
-        """On the first connection of this process: migrate, load the classifier."""
+        """On the first connection of this process: migrate, load the classifier. With
+        a fence (cti.ha), on every connection: the server ends a transaction left idle
+        (a frozen process's) and a statement that hangs, so the lease row's lock it holds
+        never keeps a takeover waiting for long (set after the migrations, which may
+        take longer)."""
         if self._prepared:
+            await self._limit(conn)
             return
         applied = await migrate(conn)
         if applied:
@@ -84,8 +104,20 @@ class StoreService:
             result = await sync_classifier(conn, self._classifier)
             log.info("store.classifier_loaded", **result)
         self._prepared = True
+        await self._limit(conn)
+
+    async def _limit(self, conn: Any) -> None:
+        if self._fenced:
+            await conn.execute(
+                "SET idle_in_transaction_session_timeout = '2s'; SET statement_timeout = '10s'"
+            )
 
     def put(self, record: Record) -> None:
+        if self._leading is not None and not self._leading():
+            self.dropped_not_leading += 1
+            if self.dropped_not_leading <= 10:
+                log.warning("store.record_dropped_not_leading", kind=record.kind, key=record.key)
+            return
         self.outbox.put(record)
 
     async def start(self) -> None:
