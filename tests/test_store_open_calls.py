@@ -104,3 +104,81 @@ async def test_the_calls_own_record_replaces_what_a_restart_guessed(db_url: str)
         assert row["ended_at"] == dt.datetime.fromtimestamp(T0 + 20, dt.UTC)
     finally:
         await conn.close()
+
+
+def _tail_of_a_call(call: str, at: float) -> list[object]:
+    """What a CTI that logs in during a conversation may see of it before its resync:
+    the bridge left and the hang-up (the order seen in `cti bench failover`)."""
+    from cti.ami import events as ce
+
+    trunk, phone = "PJSIP/trunk-00000099", "PJSIP/a1-000000b1"
+    base = {"interaction_id": call, "at": at}
+    return [
+        ce.InteractionStarted(
+            seq=1, uniqueid=call, channel=trunk, caller_num="", caller_name="", **base
+        ),
+        ce.ChannelJoined(seq=2, uniqueid=f"{call}-a", channel=phone, **base),
+        ce.HangupRequested(seq=3, uniqueid=call, channel=trunk, soft=True, cause=16, **base),
+        ce.ChannelEnded(
+            seq=4, uniqueid=call, channel=trunk, cause=16, cause_txt="", reason="hangup", **base
+        ),
+        ce.ChannelEnded(
+            seq=5,
+            uniqueid=f"{call}-a",
+            channel=phone,
+            cause=16,
+            cause_txt="",
+            reason="hangup",
+            **base,
+        ),
+        ce.InteractionEnded(seq=6, reason="hangup", duration_s=0.0, cause=16, cause_txt="", **base),
+    ]
+
+
+async def test_a_cti_that_joins_a_call_mid_way_starts_from_what_an_earlier_cti_knew(
+    db_url: str,
+) -> None:
+    """The leader that took over (or the CTI that started again) sees only a call's end
+    before its resync: its record keeps the queue, the answer and the agent the earlier
+    CTI had stored, instead of calling it an IVR-only call without an agent."""
+    from cti.store.cdr import CdrBuilder
+    from cti.store.records import earlier_open
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        await apply(
+            conn,
+            opened("talking", queue="benefits", topic="benefits", queued_at=T0 + 5),
+            opened("talking", agent="a1", offered_at=T0 + 8, answered_at=T0 + 10),
+        )
+        out: list[Record] = []
+        agents = {"PJSIP/a1": "a1"}
+        builder = CdrBuilder(out.append, lambda: T0 + 60, agent_of=agents.get)
+        builder.earlier(await earlier_open(conn))
+        for event in _tail_of_a_call("talking", T0 + 60):
+            builder.on_call_event(event)  # type: ignore[arg-type]
+        builder.resynced()
+        for event in _tail_of_a_call("later", T0 + 70):  # not known before: nothing added
+            builder.on_call_event(event)  # type: ignore[arg-type]
+        await apply(conn, *out)
+        rows = {
+            r["id"]: dict(r)
+            for r in await conn.fetch(
+                "SELECT id, queue, topic, agent, arrived_at, answered_at, wait_s, talk_s,"
+                " outcome, end_reason FROM interactions"
+            )
+        }
+        talking = rows["talking"]
+        assert (talking["queue"], talking["topic"], talking["agent"]) == (
+            "benefits",
+            "benefits",
+            "a1",
+        )
+        assert talking["arrived_at"] == dt.datetime.fromtimestamp(T0, dt.UTC)
+        assert talking["answered_at"] == dt.datetime.fromtimestamp(T0 + 10, dt.UTC)
+        assert (talking["wait_s"], talking["talk_s"]) == (5.0, 50.0)
+        assert (talking["outcome"], talking["end_reason"]) == ("answered", "completed")
+        assert (rows["later"]["agent"], rows["later"]["outcome"]) == (None, "ivr_only")
+        assert await conn.fetchval("SELECT count(*) FROM open_interactions") == 0
+    finally:
+        await conn.close()

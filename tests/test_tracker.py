@@ -160,3 +160,15 @@ def test_channels_that_never_hang_up_do_not_grow_the_tracker_for_ever() -> None:
     assert len(t.interactions) == tr.MAX_CHANNELS
     assert "9.0" not in t.channels  # the oldest went first
     assert f"9.{tr.MAX_CHANNELS + 499}" in t.channels
+
+
+def test_a_call_joined_mid_way_in_conversation_counts_as_answered() -> None:
+    """A CTI that logs in during a conversation may see its end before the resync's list
+    (cti bench failover): the channels come up from those events, already answered."""
+    t = CallTracker()
+    out = t.apply(chan(m.BridgeLeave, "1.9", "1.1", ChannelState="6", BridgeUniqueid="b"), 50.0)
+    out += t.apply(chan(m.Hangup, "1.9", "1.1", ChannelState="6", Cause="16"), 50.1)
+    ringing = t.apply(chan(m.Hangup, "1.8", "1.2", ChannelState="5", Cause="16"), 50.2)
+    kinds = [e.kind for e in out]
+    assert kinds[:3] == ["InteractionStarted", "ChannelAnswered", "InteractionAnswered"]
+    assert "ChannelAnswered" not in [e.kind for e in ringing]  # ringing when joined

@@ -34,6 +34,7 @@ from cti.recording.service import RecordingService
 from cti.store.cdr import CdrBuilder
 from cti.store.migrate import migrate
 from cti.store.outbox import Record
+from cti.store.records import earlier_open
 from cti.store.service import StoreService
 
 log = structlog.get_logger("cti")
@@ -141,19 +142,22 @@ class Core:
     def _caller_channel(self, call: str) -> str | None:
         return self.acd.caller_channel(call) if self.acd is not None else None
 
-    async def _restore_acd(self, store: StoreService, acd: AcdService) -> None:
-        """The agents as they were (profiles changed over the API, last states)."""
+    async def _restore(self, store: StoreService) -> None:
+        """Before the AMI link: the agents as they were (profiles changed over the API,
+        last states) and what an earlier CTI knew of the calls then in progress."""
         try:
             conn = await store.connect()
             try:
                 await migrate(conn)
-                changes, states = await restore_agents(conn, acd)
+                if self.records is not None:
+                    self.records.earlier(await earlier_open(conn))
+                if self.acd is not None:
+                    changes, states = await restore_agents(conn, self.acd)
+                    log.info("cti.agents_restored", profile_changes=changes, states=states)
             finally:
                 await conn.close()
         except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            log.error("cti.agents_not_restored", error=str(exc))  # they log in again
-            return
-        log.info("cti.agents_restored", profile_changes=changes, states=states)
+            log.error("cti.not_restored", error=str(exc))  # agents log in again
 
     async def _on_connected(self) -> None:
         """After every AMI login: rebuild the calls from Asterisk, then the ACD agrees
@@ -167,6 +171,8 @@ class Core:
             self._vanished_asked = True
             at, live = time.time(), sorted(self.tracker.interactions)
             self.store.put(Record("interactions_vanished", f"{at:.6f}", {"live": live, "at": at}))
+            if self.records is not None:
+                self.records.resynced()
         if self.acd is not None:
             self.acd.resync(self.tracker, time.time())
             await self._resync_reachability(self.acd)
@@ -229,9 +235,8 @@ class Core:
         refuses the login), keep trying in the background instead of raising."""
         if self.store is not None:
             await self.store.start()
+            await self._restore(self.store)
         if self.acd is not None:
-            if self.store is not None:
-                await self._restore_acd(self.store, self.acd)
             await self.acd.start()
         if self.ivr is not None:
             await self.ivr.start()

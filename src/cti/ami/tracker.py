@@ -222,6 +222,10 @@ class CallTracker:
             if e.uniqueid in self._ended or not e.uniqueid:
                 return None
             chan = self._add_channel(e, now)
+            if chan.state == UP:
+                # Joined mid-way (events before the resync's list): it was answered
+                # before now, when exactly this event does not say (an upper bound).
+                self._mark_answered(chan, now)
         chan.epoch = self.epoch
         return chan
 

@@ -58,6 +58,19 @@ class CdrBuilder:
         self._last_call: dict[str, str] = {}  # agent -> interaction of its last answer
         self._recordings: dict[str, dict[str, Any]] = {}  # uniqueid -> running recording
         self._open: dict[str, dict[str, Any]] = {}  # live interaction -> facts last written
+        # What an earlier CTI wrote of the calls then in progress, until the first resync.
+        self._earlier: dict[str, dict[str, Any]] = {}
+
+    def earlier(self, rows: list[dict[str, Any]]) -> None:
+        """The `open_interactions` rows an earlier CTI left (read before the AMI link is
+        up): a call of those this process joins mid-way, whether at the resync or from
+        an event that comes before it, starts from what was known, not from nothing."""
+        self._earlier = {row["id"]: row for row in rows}
+
+    def resynced(self) -> None:
+        """After the first resync: the earlier calls not joined by now have ended while
+        no CTI watched (the store turns them into interactions: interactions_vanished)."""
+        self._earlier.clear()
 
     def _find(self, interaction: str) -> InteractionRecord | None:
         it = self._live.get(interaction)
@@ -104,6 +117,9 @@ class CdrBuilder:
             number = try_normalise(e.caller_num) or e.caller_num
             new = InteractionRecord(e.interaction_id, e.at, number)
             new.add_leg(e.uniqueid, e.channel, e.at, self._agent(e.channel))
+            known = self._earlier.pop(e.interaction_id, None)
+            if known is not None:
+                new.known_before(known)
             self._live[e.interaction_id] = new
             self._opened(new)
             return

@@ -60,6 +60,23 @@ class InteractionRecord:
     ended_at: float | None = None
     ended_why: EndReason | None = None
 
+    def known_before(self, facts: dict[str, Any]) -> None:
+        """What an earlier CTI knew of this call while it was in progress (its
+        `open_interactions` row: arrival, queue, offer, answer, agent). This process
+        joined the call mid-way, after a restart or a takeover; what it sees itself
+        still comes on top (a router's first answer is kept either way)."""
+        if facts.get("arrived_at") is not None:
+            self.arrived_at = min(self.arrived_at, facts["arrived_at"])
+        self.queue = self.queue or facts.get("queue")
+        for name in ("queued_at", "offered_at"):
+            if getattr(self, name) is None and facts.get(name) is not None:
+                setattr(self, name, facts[name])
+        if self.answered_at is None and facts.get("answered_at") is not None:
+            self.answered_at, self.agent = facts["answered_at"], facts.get("agent")
+        for name, variable in (("topic", "CTI_TOPIC"), ("called_number", "CTI_CALLED")):
+            if facts.get(name):
+                self.variables.setdefault(variable, facts[name])
+
     # --- legs ----------------------------------------------------------------------------
 
     def add_leg(self, uniqueid: str, channel: str, at: float, agent: str | None) -> Leg:

@@ -123,6 +123,24 @@ OPEN_COLUMNS = tuple(
 )
 
 
+# At most this many calls in progress are read back at a start (a hotline has dozens).
+EARLIER_OPEN_LIMIT = 20_000
+
+
+async def earlier_open(conn: Any) -> list[dict[str, Any]]:
+    """What an earlier CTI wrote of the calls then in progress (open_interactions), times
+    as Unix seconds: a CTI that starts (or takes over) joins those calls from these facts
+    instead of from what it happens to see of their end (cti.store.cdr)."""
+    rows = await conn.fetch(
+        f"SELECT id, {', '.join(OPEN_COLUMNS)} FROM open_interactions"
+        f" ORDER BY arrived_at DESC LIMIT {EARLIER_OPEN_LIMIT}"
+    )
+    return [
+        {k: (v.timestamp() if k in _TIMES and v is not None else v) for k, v in row.items()}
+        for row in rows
+    ]
+
+
 async def _interaction_open(conn: Any, r: Record) -> None:
     """What is known of a call in progress (a fact once known stays; never for a call
     whose interaction is written already)."""
