@@ -116,6 +116,8 @@ async def test_a_campaign_surveys_people_retries_the_unreached_and_skips_machine
         assert (rows[OPTS_OUT]["status"], rows[OPTS_OUT]["attempts"]) == ("opted_out", 0)
         assert rows[HAPPY]["status"] == "completed"
         assert w.calls.placed == [HAPPY]
+        # The citizen's phone showed the hotline (the dialplan's [globals]), every time.
+        assert w.calls.shown[HAPPY] == '"Hotline" <080012345>'
 
 
 async def test_survey_calls_never_hold_more_lines_than_allowed(db_url: str, tmp_path: Path) -> None:

@@ -80,6 +80,15 @@ def test_every_variable_the_cti_relies_on_is_set_or_read_there() -> None:
         assert re.search(rf"\b{name}\b", EXTENSIONS), name
 
 
+def test_the_simulator_says_the_hotline_number_the_deployment_sets() -> None:
+    """Survey calls show what the CTI reads from [globals] (AMI Getvar): the simulator
+    must answer with the deployment's values."""
+    from cti.sim.pbx import HOTLINE_GLOBALS
+
+    for name, value in HOTLINE_GLOBALS.items():
+        assert re.search(rf"^{name}={re.escape(value)}$", EXTENSIONS, re.M), name
+
+
 def test_the_agi_scripts_named_in_the_dialplan_exist_in_the_ivr() -> None:
     scripts = set(re.findall(r"AGI\(\$\{CTI_AGI\}/([a-z-]+)\)", EXTENSIONS))
     assert scripts == {"inbound", "callback-offer", "survey", CAMPAIGN_SCRIPT}

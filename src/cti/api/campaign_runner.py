@@ -46,6 +46,7 @@ class CampaignRunner:
     ) -> None:
         self.ctx = ctx
         self._may_act = may_act
+        self._shown: str | None = None  # the hotline caller id, once read (_caller_id)
         self.every_s, self.ring_s, self.poll_s = every_s, ring_s, poll_s
         # After the answer: AMD's analysis and the IVR starting; then the questionnaire.
         self.answer_grace_s, self.survey_max_s = answer_grace_s, survey_max_s
@@ -151,6 +152,7 @@ class CampaignRunner:
                     "Async": "true",
                     "Timeout": str(round(self.ring_s * 1000)),
                     "Variable": [f"CTI_CAMPAIGN={cid}", f"CTI_CAMPAIGN_NUMBER={nid}"],
+                    **await self._caller_id(),
                 },
                 timeout=self.ring_s + 30,
             )
@@ -162,6 +164,27 @@ class CampaignRunner:
             await self._record(nid, "failed")
             return
         await self._follow(nid)
+
+    async def _caller_id(self) -> dict[str, str]:
+        """The Originate's CallerID: the hotline's public number and name, read from
+        the dialplan's globals (CTI_HOTLINE_NUMBER/NAME, deploy/asterisk), so that the
+        citizen's phone shows the hotline (not the trunk's default) and the number is
+        configured in one place. Read once; none if the dialplan does not set it."""
+        if self._shown is None:
+            found = []
+            for name in ("CTI_HOTLINE_NUMBER", "CTI_HOTLINE_NAME"):
+                try:
+                    reply = await self.ctx.core.ami.send_action(
+                        {"Action": "Getvar", "Variable": name}
+                    )
+                except AmiError as exc:
+                    log.warning("campaigns.hotline_number_unknown", error=str(exc))
+                    return {}
+                first = reply[0] if isinstance(reply, list) else reply
+                found.append(str(first.get("Value") or "").strip())
+            number, name = found
+            self._shown = f'"{name}" <{number}>' if number and name else number
+        return {"CallerID": self._shown} if self._shown else {}
 
     async def _follow(self, nid: int) -> None:
         """Answered: the IVR records the outcome. An attempt the IVR never took up

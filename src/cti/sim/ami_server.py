@@ -363,6 +363,7 @@ class SimAmiServer:
             action.get("Exten", "s"),
             variables,
             done,
+            action.get("CallerID", ""),
         )
 
     def _list(

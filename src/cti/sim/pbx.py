@@ -25,6 +25,9 @@ from cti.sim.models import Channel, Citizen, Endpoint, Fields, PbxError
 from cti.sim.restart import Boot, hang_up_everything, vanish
 from cti.sim.survey_calls import SURVEY_CALL, SurveyCalls
 
+# Who the hotline says is calling when it calls a citizen, as the deployment's [globals].
+HOTLINE_GLOBALS = {"CTI_HOTLINE_NUMBER": "080012345", "CTI_HOTLINE_NAME": "Hotline"}
+
 
 class SimPbx:
     """The simulated PBX. `emit(name, fields)` receives every AMI event it raises."""
@@ -49,7 +52,8 @@ class SimPbx:
         self.boot_sequence = Boot(
             self.switch, self.endpoints, lambda name: self.set_reachable(name, True)
         )
-        self.globals: dict[str, str] = {}
+        # deploy/asterisk/extensions.conf's [globals] the CTI reads (AMI Getvar).
+        self.globals: dict[str, str] = dict(HOTLINE_GLOBALS)
         self.rng = random.Random(0)  # the simulator's choices where Asterisk's vary
         self.callback_answers = self.dialplan.callback_answers  # number -> picks up
         self.survey_calls = SurveyCalls(self.switch, self.dialplan, self._spawn, self.hangup)
@@ -301,12 +305,13 @@ class SimPbx:
         exten: str,
         variables: dict[str, str],
         done: Callable[[Channel, int], None],
+        caller_id: str = "",
     ) -> None:
         """Originate to an agent phone; on answer it runs `context` (`cti-callback`
         dials the citizen in CTI_CALLBACK_NUMBER back). `done(channel, reason)` gets
         the OriginateResponse reason (4 answered, 3 no answer, 1 unreachable, 5 busy)."""
         if context == SURVEY_CALL:  # a survey campaign calls a citizen through the trunk
-            self.survey_calls.originate(endpoint_channel, variables, done)
+            self.survey_calls.originate(endpoint_channel, variables, done, caller_id)
             return
         sw = self.switch
         tech, _, name = endpoint_channel.partition("/")

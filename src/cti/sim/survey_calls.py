@@ -51,16 +51,23 @@ class SurveyCalls:
         self._hangup = hangup
         self.citizens: dict[str, SurveyCitizen] = {}
         self.placed: list[str] = []  # numbers called, in order
+        self.shown: dict[str, str] = {}  # number -> the caller id its phone showed
         self.up = 0  # survey calls in progress now
         self.most_up = 0  # the most at once
 
     def originate(
-        self, channel: str, variables: dict[str, str], done: Callable[[Channel, int], None]
+        self,
+        channel: str,
+        variables: dict[str, str],
+        done: Callable[[Channel, int], None],
+        caller_id: str = "",
     ) -> None:
-        """`Originate PJSIP/<number>@trunk` into `[cti-survey-call]`."""
+        """`Originate PJSIP/<number>@trunk` into `[cti-survey-call]`; `caller_id` is the
+        Originate's CallerID (what the citizen's phone shows)."""
         sw = self._switch
         number = channel.partition("/")[2].partition("@")[0]
         self.placed.append(number)
+        self.shown[number] = caller_id
         profile = self.citizens.get(number, SurveyCitizen(answers=False))
         ch = sw.new_channel("PJSIP/trunk", number, "<unknown>", SURVEY_CALL, "s")
         for key, value in variables.items():
