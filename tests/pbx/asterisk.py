@@ -250,6 +250,7 @@ class Site:
     agi_port: int
     endpoints: str = ""  # `cti asterisk-config` output (pjsip part and queue members)
     extra: dict[str, str] = field(default_factory=dict)  # file name -> whole text
+    agi_other_port: int = 0  # two CTIs (docs/ha.md): the second node's FastAGI
 
 
 def deploy_configs(site: Site) -> dict[str, str]:
@@ -265,9 +266,10 @@ def deploy_configs(site: Site) -> dict[str, str]:
         "cti",
         {"secret": AMI_SECRET},
     )
-    files["extensions.conf"] = override(
-        files["extensions.conf"], "globals", {"CTI_AGI": f"agi://127.0.0.1:{site.agi_port}"}
-    )
+    agi = {"CTI_AGI": f"agi://127.0.0.1:{site.agi_port}"}
+    if site.agi_other_port:
+        agi["CTI_AGI_OTHER"] = f"agi://127.0.0.1:{site.agi_other_port}"
+    files["extensions.conf"] = override(files["extensions.conf"], "globals", agi)
     member_lines = [ln for ln in members.splitlines() if ln.startswith("member =>")]
     files["queues.conf"] = files["queues.conf"].rstrip("\n") + "\n" + "\n".join(member_lines)
     files["queues.conf"] += "\n"

@@ -352,15 +352,22 @@ def asterisk_config() -> str:
 
 @contextlib.asynccontextmanager
 async def hotline(
-    db_url: str, people: list[Agent], *, cti: bool = True, acd: Path = ACD_FILE
+    db_url: str,
+    people: list[Agent],
+    *,
+    cti: bool = True,
+    acd: Path = ACD_FILE,
+    agi_other: bool = False,
 ) -> AsyncIterator[Hotline]:
     """Asterisk up with the deployment's configuration, phones registered, the CTI
     serving (with `acd`: other queues, the same agents), desktops logged in and ready
-    (those with `ready`)."""
+    (those with `ready`). `agi_other`: the dialplan's CTI_AGI_OTHER set to a second
+    port (`site.agi_other_port`), for a second CTI (docs/ha.md)."""
     install = install_dir()
     generated = asterisk_config()
     passwords = dict(re.findall(r"^username = (\S+)\npassword = (\S+)$", generated, re.M))
-    site = Site(free_port(), free_port(), free_port(), generated)
+    other = free_port() if agi_other else 0
+    site = Site(free_port(), free_port(), free_port(), generated, agi_other_port=other)
     asterisk = Asterisk(install, lambda run: deploy_configs(site))
     line = Hotline(asterisk, site, people, passwords, db_url, http_port=free_port(), acd=acd)
     try:
