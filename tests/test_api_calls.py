@@ -273,6 +273,16 @@ async def test_click_to_call_is_the_agents_call_in_the_acd_on_the_desktop_and_in
         assert row is not None, [str(dict(r)) for r in await _rows(db_url)]
         assert row["outcome"] == "answered"
         assert "+359888555120" in (row["caller_number"], row["called_number"])
+        # Her wrap-up after her own call is in its record (written once it is over).
+        for _ in range(100):
+            wrap_up = next(
+                (r["wrap_up_s"] for r in await _rows(db_url) if r["id"] == row["id"]), None
+            )
+            if wrap_up is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert wrap_up is not None, dict(row)
+        assert wrap_up > 0
 
 
 async def _rows(db_url: str) -> list[Any]:

@@ -60,6 +60,9 @@ class CdrBuilder:
         self._open: dict[str, dict[str, Any]] = {}  # live interaction -> facts last written
         # What an earlier CTI wrote of the calls then in progress, until the first resync.
         self._earlier: dict[str, dict[str, Any]] = {}
+        # An agent's own call (click-to-call, a task's call): the ACD's id of it (the
+        # agent leg's CTI_CALL_ID) -> its interaction, for the wrap-up that follows it.
+        self._placed: OrderedDict[str, str] = OrderedDict()
 
     def earlier(self, rows: list[dict[str, Any]]) -> None:
         """The `open_interactions` rows an earlier CTI left (read before the AMI link is
@@ -141,6 +144,9 @@ class CdrBuilder:
             it.variables[e.name] = e.value
             if e.name == "CTI_CALL_ID" and e.value:
                 it.direction = "outbound"  # an agent leg placed for a callback
+                self._placed[e.value] = it.id
+                if len(self._placed) > REMEMBER_ENDED:
+                    self._placed.popitem(last=False)
             elif e.name == "CTI_QUEUED_AT":
                 it.queued_by_pbx(e.value)
             elif e.name == "CTI_WAITING" and e.value == "1":
@@ -229,7 +235,9 @@ class CdrBuilder:
             self._emit(Record("callback", e.call, due))
         it = self._find(e.call)
         if isinstance(e, qe.CallAnswered):
-            self._last_call[e.agent] = e.call
+            # Her own call is named by the ACD's id; its wrap-up belongs to its record.
+            own = self._placed.get(e.call) if it is None else None
+            self._last_call[e.agent] = own or e.call
             if it is not None and it.id not in self._live and it.answered_at is None:
                 self._callback_answered(e, now)
                 return

@@ -1,0 +1,266 @@
+"""The pbx tier's survey campaign (issue 21, docs/outbound.md "Survey campaigns"): a
+supervisor creates a campaign over REST with one number and starts it; the CTI's runner
+originates `PJSIP/<number>@trunk` into `[cti-survey-call]`, where Asterisk's `AMD()`
+listens to the citizen's "hello?" and, a person, hands the call to the questionnaire
+(FastAGI `campaign-survey`). The citizen's phone behind the trunk (sipp,
+sipp/survey-answer.xml) says a short greeting, keys the answers (RFC 4733) and waits
+for Asterisk's BYE. What Asterisk did (the INVITE the phone got, CEL, its log) is held
+against what the CTI stored (the number's status and outcome, the attempt, the answers)
+and reported (`GET .../results`)."""
+
+from __future__ import annotations
+
+import re
+import struct
+import subprocess
+
+import pytest
+from asterisk import TRUNK_HOST
+from celfacts import Cel
+from findings import Findings, poll
+from hotline import Hotline, agents, hotline
+from peers import TRUNK_PORT, rtp_port
+from sipp import SCENARIOS, Sipp, tone_ulaw
+from test_control import presented, rest
+
+pytestmark = pytest.mark.pbx
+
+PHONE = "0888555009"  # behind the trunk (the UAS answers any number)
+E164 = "+359888555009"
+HOTLINE_NUMBER = "080012345"  # CTI_HOTLINE_NUMBER in deploy/asterisk/extensions.conf
+# Only Asterisk's own sounds and the IVR's cti/* exist on this Asterisk (sounds/en):
+# the questionnaire uses those, so that every prompt really plays.
+QUESTIONNAIRE = {
+    "language": "en",
+    "intro_prompt": "hello-world",  # 0.93 s
+    "invalid_prompt": "cti/invalid-choice",
+    "thanks_prompt": "cti/thank-you",  # 0.79 s
+    "opted_out_prompt": "vm-goodbye",
+    "questions": [
+        {"id": "service", "kind": "scale", "prompt": "cti/survey-1-to-5"},  # 1.58 s
+        {"id": "solved", "kind": "yes_no", "prompt": "cti/enter-number"},  # 1.07 s
+        {"id": "age", "kind": "digits", "prompt": "cti/enter-case-number", "max_digits": 3},
+    ],
+}
+# What the citizen keys for each question, and what the product stores for it.
+KEYS = ("4", "1", "42#")
+STORED = {"service": "4", "solved": "yes", "age": "42"}
+# Timing (ms after the citizen's 200 OK): AMD hears the tone (0.8 s) and 0.8 s of
+# silence after it (HUMAN at 1.6 s in the runs), the intro plays (0.9 s), then the
+# first question (1.6 s) waits 6 s for a key: keys count from 2.5 s to 10 s. Each
+# key starts the next question at once (its prompt about 1-1.5 s, then 6 s), so the
+# keys go 3 s apart, in the middle of each window.
+GREETING_S = 0.8
+FIRST_MS = 6500
+EVERY_MS = 3000
+PCMU, EVENT = 0, 101  # payload types of Asterisk's offer (trunk: alaw, ulaw; RFC 4733)
+EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+
+
+def rtp_pcap(packets: list[tuple[int, int, bool, int, bytes]], seq: int = 0) -> bytes:
+    """RTP packets (microseconds from the start, payload type, marker, RTP timestamp,
+    payload) as a pcap for sipp's play_pcap_audio, which sends their RTP as it is (with
+    the pcap's timing) from the SDP's media port to the far end's: one stream across
+    the files, so each goes on with the sequence numbers and timestamps (`seq`, the
+    packets' own) of the one before (Asterisk took a key press with the timestamp of an
+    earlier one for a repeat of that one and dropped it)."""
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for n, (at, pt, marker, stamp, payload) in enumerate(packets):
+        rtp = struct.pack("!BBHII", 0x80, pt | (0x80 if marker else 0), seq + n, stamp, 0x5EED)
+        udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp) + len(payload), 0) + rtp + payload
+        ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(udp), n, 0, 64, 17, 0)
+        frame = b"\x00" * 12 + b"\x08\x00" + ip + bytes([127, 0, 0, 1] * 2) + udp
+        out += struct.pack("<IIII", at // 1_000_000, at % 1_000_000, len(frame), len(frame))
+        out += frame
+    return bytes(out)
+
+
+def voice(ulaw: bytes) -> bytes:
+    """PCMU audio in 20 ms packets."""
+    frames = [ulaw[i : i + 160] for i in range(0, len(ulaw) - 159, 160)]
+    return rtp_pcap([(n * 20_000, PCMU, n == 0, n * 160, f) for n, f in enumerate(frames)])
+
+
+def keys(digits: str, at_ms: int, press_ms: int = 200, gap_ms: int = 300) -> bytes:
+    """RFC 4733 key presses `at_ms` after the greeting began: each an event of
+    `press_ms` (a packet every 20 ms, the first with the marker, the end sent three
+    times), `gap_ms` apart."""
+    packets = []
+    start = 0
+    base = at_ms * 8  # the RTP clock: 8 kHz
+    for digit in digits:
+        code = EVENTS[digit]
+        steps = press_ms // 20
+        for i in range(1, steps + 1):
+            end = i == steps
+            body = struct.pack("!BBH", code, (0x80 if end else 0) | 10, i * 160)
+            for _ in range(3 if end else 1):
+                packets.append((start + i * 20_000, EVENT, i == 1, base + start * 8 // 1000, body))
+        start += (press_ms + gap_ms) * 1000
+    return rtp_pcap(packets, seq=at_ms // 20)
+
+
+def survey_citizen(line: Hotline) -> Sipp:
+    """The citizen's phone for the campaign's call (sipp/survey-answer.xml)."""
+    # "Hello?": a tone, then silence (0xFF is mu-law's zero) going on past AMD's decision.
+    (line.run / "survey-greeting.pcap").write_bytes(
+        voice(tone_ulaw(440.0, GREETING_S) + b"\xff" * (8000 * 3))
+    )
+    for n, digits in enumerate(KEYS, start=1):
+        at_ms = FIRST_MS + (n - 1) * EVERY_MS
+        (line.run / f"survey-keys-{n}.pcap").write_bytes(keys(digits, at_ms))
+    scenario = line.run / "survey-answer.xml"
+    text = (SCENARIOS / "survey-answer.xml").read_text()
+    for key, value in (
+        ("ANSWER_MS", "1000"),
+        ("GREETING_FILE", "survey-greeting.pcap"),
+        ("FIRST_MS", str(FIRST_MS)),
+        ("EVERY_MS", str(EVERY_MS)),
+        ("STAY_MS", "20000"),
+        ("KEY1_FILE", "survey-keys-1.pcap"),
+        ("KEY2_FILE", "survey-keys-2.pcap"),
+        ("KEY3_FILE", "survey-keys-3.pcap"),
+    ):
+        text = text.replace(key, value)
+    scenario.write_text(text)
+    phone = Sipp(
+        line.asterisk.install,
+        line.run,
+        "survey-citizen",
+        [
+            "-sf",
+            str(scenario),
+            "-i",
+            TRUNK_HOST,
+            "-p",
+            str(TRUNK_PORT),
+            "-mi",
+            TRUNK_HOST,
+            "-mp",
+            str(rtp_port(TRUNK_HOST)),
+            "-m",
+            "1",
+            "-timeout",
+            "300",
+        ],
+    )
+    line.callers.append(phone)
+    return phone
+
+
+async def test_a_survey_campaign_calls_a_citizen_who_answers_the_questionnaire(
+    db_url: str,
+) -> None:
+    people = agents({"ready": False}, {"ready": False}, {"ready": False})
+    async with hotline(db_url, people) as line:
+        citizen = survey_citizen(line)
+        spec = {
+            "name": "Quality of services 2026",
+            "questionnaire": QUESTIONNAIRE,
+            "max_attempts": 1,
+            "lines": 1,
+        }
+        status, created = await rest(line, "POST", "/api/v1/campaigns", "boss", spec)
+        assert status == 201, created
+        path = f"/api/v1/campaigns/{created['id']}"
+        assert line.session is not None
+        headers = {"Authorization": f"Bearer {line.tokens['boss']}"}
+        async with line.session.post(
+            f"{line.base}{path}/numbers", data=f"phone\n{PHONE}\n", headers=headers
+        ) as r:
+            uploaded = (r.status, await r.json())
+        assert uploaded[0] == 200, uploaded
+        assert uploaded[1]["added"] == 1, uploaded
+        status, started = await rest(line, "POST", f"{path}/start", "boss")
+        assert (status, started.get("state")) == (200, "running"), started
+        try:
+            exit_code: int | None = citizen.wait(90)
+        except subprocess.TimeoutExpired:
+            exit_code = None
+        await line.settle()
+
+        async def final() -> list[dict[str, object]]:
+            rows = await line.rows(
+                "SELECT * FROM campaign_numbers WHERE campaign_id = $1", created["id"]
+            )
+            busy = ("pending", "calling", "surveying")
+            return rows if rows and rows[0]["status"] not in busy else []
+
+        await poll(final, 15)
+        numbers = await line.rows(
+            "SELECT * FROM campaign_numbers WHERE campaign_id = $1", created["id"]
+        )
+        nids = [n["id"] for n in numbers]
+        attempts = await line.rows(
+            "SELECT * FROM campaign_attempts WHERE number_id = ANY($1) ORDER BY id", nids
+        )
+        answers = await line.rows(
+            "SELECT * FROM campaign_answers WHERE number_id = ANY($1) ORDER BY at", nids
+        )
+
+        async def done() -> dict[str, object] | None:
+            _, campaign = await rest(line, "GET", path, "boss")
+            return campaign if campaign.get("state") == "done" else None
+
+        await poll(done, 10)
+        _, campaign = await rest(line, "GET", path, "boss")
+        status, results = await rest(line, "GET", f"{path}/results", "boss")
+        cel = Cel(line.asterisk.cel_file)
+        log = line.asterisk.log_text()
+        messages = citizen.messages()
+        errors = citizen.errors()
+    m = Findings()
+    m.equal(exit_code, 0, f"the citizen's sipp exit code (errors: {errors[-1500:]!r})")
+    # The INVITE: his number, from the hotline.
+    m.check(f"INVITE sip:{E164}@" in messages, "the citizen's phone got no INVITE for his number")
+    shown = presented(messages)
+    m.check(
+        f"sip:{HOTLINE_NUMBER}@" in shown,
+        f"the citizen's phone is not shown the hotline's number {HOTLINE_NUMBER}: {shown!r}",
+    )
+    # What Asterisk did: one call out through the trunk, answered, AMD said HUMAN, the
+    # questionnaire heard the keys, Asterisk hung up.
+    trunks = cel.channels("PJSIP/trunk-")
+    m.equal(len(trunks), 1, f"CEL: calls out through the trunk: {trunks}")
+    trunk = trunks[0] if trunks else ""
+    m.check(cel.first("ANSWER", trunk) is not None, "CEL: the citizen's leg never answered")
+    surveyed = [r for r in cel.rows if r.channel == trunk and r.context == "cti-survey-call"]
+    m.check(bool(surveyed), "CEL: the call never reached [cti-survey-call]")
+    keyed = [str(r.extra.get("digit")) for r in surveyed if r.kind == "DTMF"]
+    m.equal(keyed, list("".join(KEYS)), "CEL: the digits Asterisk heard in [cti-survey-call]")
+    m.check(
+        bool(trunk) and cel.hangup_source(trunk) != trunk,
+        f"CEL: the citizen hung up (source {cel.hangup_source(trunk)!r}): Asterisk never"
+        " ended the questionnaire",
+    )
+    amd = re.findall(r"AMD: Channel \[[^\]]*\]\. ([A-Z]+)\b", log)
+    agi = re.findall(r"Executing \[s@cti-survey-call:\d+\] AGI\(\"[^\"]*\", \"([^\"]*)\"\)", log)
+    m.check("HUMAN" in amd, f"Asterisk's log: AMD's verdicts {amd}")
+    m.check(
+        any(a.endswith("/campaign-survey") for a in agi),
+        f"Asterisk's log: the questionnaire was not run for a person: AGI {agi}",
+    )
+    # What the CTI stored and reports.
+    m.equal(
+        [(n["phone"], n["status"], n["last_outcome"], n["attempts"]) for n in numbers],
+        [(E164, "completed", "completed", 1)],
+        "the campaign's number",
+    )
+    m.equal(
+        [(a["attempt"], a["outcome"]) for a in attempts], [(1, "completed")], "campaign_attempts"
+    )
+    m.equal({a["question"]: a["value"] for a in answers}, STORED, "campaign_answers")
+    m.equal(len(answers), len(STORED), "one answer per question")
+    m.equal(campaign.get("state"), "done", "the campaign after its only number")
+    m.equal(status, 200, "GET .../results")
+    m.equal(results.get("statuses"), {"completed": 1}, "results: numbers by status")
+    m.equal(results.get("outcomes"), {"completed": 1}, "results: numbers by last outcome")
+    questions = {q["question"]: q for q in results.get("questions", [])}
+    m.equal(
+        {q: (v.get("answers"), v.get("counts")) for q, v in questions.items()},
+        {q: (1, {v: 1}) for q, v in STORED.items()},
+        "results: answers per question",
+    )
+    m.equal(questions.get("service", {}).get("mean"), 4.0, "results: the scale's mean")
+    print(f"\nAMD: {amd}; AGI: {agi}; From: {shown}; CEL digits: {keyed}")
+    assert not m.found, str(m)
