@@ -121,3 +121,13 @@ def test_the_api_does_not_depend_on_the_wiring_module() -> None:
 def test_the_openapi_document_is_unchanged() -> None:
     expected = json.loads((Path(__file__).parent / "data" / "openapi.json").read_text())
     assert json.loads(json.dumps(document())) == expected
+
+
+def test_test_modules_have_names_of_their_own_across_folders() -> None:
+    """pytest imports test files by their base name (no packages here): a tests/pbx
+    module named as one in tests/ stops the whole run at collection."""
+    tests = Path(__file__).resolve().parent
+    seen: dict[str, Path] = {}
+    for path in sorted(tests.rglob("test_*.py")):
+        other = seen.setdefault(path.name, path)
+        assert other == path, f"{path.relative_to(tests)} and {other.relative_to(tests)}"
