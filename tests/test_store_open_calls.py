@@ -5,6 +5,7 @@ written; a CTI that starts again turns those Asterisk no longer has into interac
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import asyncpg
 
@@ -180,5 +181,85 @@ async def test_a_cti_that_joins_a_call_mid_way_starts_from_what_an_earlier_cti_k
         assert (talking["outcome"], talking["end_reason"]) == ("answered", "completed")
         assert (rows["later"]["agent"], rows["later"]["outcome"]) == (None, "ivr_only")
         assert await conn.fetchval("SELECT count(*) FROM open_interactions") == 0
+    finally:
+        await conn.close()
+
+
+def _one_leg(call: str, leg: str, channel: str, shown: str, at: float) -> list[object]:
+    """One leg of a call seen only as it ends, and the interaction's end with it."""
+    from cti.ami import events as ce
+
+    base: dict[str, Any] = {"interaction_id": call, "at": at}
+    ended = {"cause": 16, "cause_txt": "", **base}
+    return [
+        ce.InteractionStarted(
+            seq=1, uniqueid=leg, channel=channel, caller_num=shown, caller_name="", **base
+        ),
+        ce.ChannelEnded(seq=2, uniqueid=leg, channel=channel, reason="hangup", **ended),
+        ce.InteractionEnded(seq=3, reason="hangup", duration_s=0.0, **ended),
+    ]
+
+
+async def test_a_call_joined_in_pieces_is_one_record_and_an_own_call_stays_outbound(
+    db_url: str,
+) -> None:
+    """Joined mid-way, one leg may end before another shows (the agent hangs up, the
+    citizen goes on to the survey): the second piece continues the first's record
+    instead of writing a poorer one over it. And an agent's own call joined mid-way
+    stays hers: outbound, to the citizen's number, not a call from the hotline."""
+    from cti.store.cdr import CdrBuilder
+    from cti.store.records import earlier_open
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        await apply(
+            conn,
+            opened("pieces", queue="benefits", topic="benefits", queued_at=T0 + 5),
+            opened("pieces", agent="a1", offered_at=T0 + 8, answered_at=T0 + 10),
+            Record(
+                "interaction_open",
+                "own",
+                {
+                    "direction": "outbound",
+                    "caller_number": "+359888555120",
+                    "arrived_at": T0,
+                    "agent": "a1",
+                    "answered_at": T0 + 4,
+                },
+            ),
+        )
+        out: list[Record] = []
+        builder = CdrBuilder(out.append, lambda: T0 + 60, agent_of={"PJSIP/a1": "a1"}.get)
+        builder.earlier(await earlier_open(conn))
+        phone, trunk = "PJSIP/a1-000000b1", "PJSIP/trunk-00000099"
+        for call, first, second, shown in (
+            ("pieces", phone, trunk, "+359888555101"),
+            ("own", phone, trunk, "+35980012345"),  # the hotline's id on her leg
+        ):
+            for n, channel in enumerate((first, second)):
+                for event in _one_leg(call, f"{call}-{n}", channel, shown, T0 + 60):
+                    builder.on_call_event(event)  # type: ignore[arg-type]
+        await apply(conn, *out)
+        rows = {
+            r["id"]: dict(r)
+            for r in await conn.fetch(
+                "SELECT id, direction, caller_number, topic, agent, arrived_at, outcome"
+                " FROM interactions"
+            )
+        }
+        assert sum(1 for r in out if r.kind == "interaction" and r.key == "pieces") == 2
+        pieces = rows["pieces"]
+        assert (pieces["topic"], pieces["agent"], pieces["outcome"]) == (
+            "benefits",
+            "a1",
+            "answered",
+        )
+        assert pieces["arrived_at"] == dt.datetime.fromtimestamp(T0, dt.UTC)  # not the 2nd piece's
+        own = rows["own"]
+        assert (own["direction"], own["caller_number"], own["agent"]) == (
+            "outbound",
+            "+359888555120",
+            "a1",
+        )
     finally:
         await conn.close()

@@ -22,7 +22,9 @@ UP = 6  # AST_STATE_UP
 NULL = "(null)"  # what Status answers for a variable that is not set
 # Read at resync: when a channel Asterisk still has started and answered.
 START_VARIABLE, ANSWER_VARIABLE = "CDR(start,u)", "CDR(answer,u)"
-ENDED_MEMORY = 10_000  # hung-up Uniqueids remembered to ignore late events about them
+# Hung-up Uniqueids remembered to ignore late events about them: at least MAX_CHANNELS,
+# so that a channel dropped for room does not come back as a new one.
+ENDED_MEMORY = 20_000
 # Live channels kept at most (a hotline has hundreds; a peer that never sends Hangup
 # must not grow the tracker for ever): past it the oldest is dropped as if it had ended.
 MAX_CHANNELS = 20_000

@@ -169,7 +169,7 @@ class CampaignRunner:
         """The Originate's CallerID: the hotline's public number and name, read from
         the dialplan's globals (CTI_HOTLINE_NUMBER/NAME, deploy/asterisk), so that the
         citizen's phone shows the hotline (not the trunk's default) and the number is
-        configured in one place. Read once; none if the dialplan does not set it."""
+        configured in one place. Read once it is set; none while the dialplan sets none."""
         if self._shown is None:
             found = []
             for name in ("CTI_HOTLINE_NUMBER", "CTI_HOTLINE_NAME"):
@@ -183,8 +183,12 @@ class CampaignRunner:
                 first = reply[0] if isinstance(reply, list) else reply
                 found.append(str(first.get("Value") or "").strip())
             number, name = found
-            self._shown = f'"{name}" <{number}>' if number and name else number
-        return {"CallerID": self._shown} if self._shown else {}
+            name = "".join(c for c in name if c not in '"<>')
+            shown = f'"{name}" <{number}>' if number and name else number
+            if not shown:
+                return {}  # not set (yet: a dialplan reload may add it): asked again
+            self._shown = shown
+        return {"CallerID": self._shown}
 
     async def _follow(self, nid: int) -> None:
         """Answered: the IVR records the outcome. An attempt the IVR never took up

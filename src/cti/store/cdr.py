@@ -117,6 +117,15 @@ class CdrBuilder:
 
     def on_call_event(self, e: ce.CallEvent) -> None:
         if isinstance(e, ce.InteractionStarted):
+            if e.interaction_id in self._ended:
+                # The same call again: joined in pieces (a CTI that logged in as one leg
+                # ended and another went on). Its record grows on; it is written again
+                # whole when it ends, not started anew from less.
+                again, _ = self._ended.pop(e.interaction_id)
+                again.add_leg(e.uniqueid, e.channel, e.at, self._agent(e.channel))
+                again.ended_at = again.ended_why = None
+                self._live[e.interaction_id] = again
+                return
             number = try_normalise(e.caller_num) or e.caller_num
             new = InteractionRecord(e.interaction_id, e.at, number)
             new.add_leg(e.uniqueid, e.channel, e.at, self._agent(e.channel))

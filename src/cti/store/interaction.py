@@ -73,6 +73,12 @@ class InteractionRecord:
                 setattr(self, name, facts[name])
         if self.answered_at is None and facts.get("answered_at") is not None:
             self.answered_at, self.agent = facts["answered_at"], facts.get("agent")
+        if facts.get("direction") == "outbound":
+            # An agent's own call: the citizen is the number she called, whatever caller
+            # id her leg shows (the hotline's, set by [cti-callback]).
+            self.direction = "outbound"
+            if facts.get("caller_number"):
+                self.variables.setdefault("CTI_CALLBACK_NUMBER", facts["caller_number"])
         for name, variable in (("topic", "CTI_TOPIC"), ("called_number", "CTI_CALLED")):
             if facts.get(name):
                 self.variables.setdefault(variable, facts[name])
