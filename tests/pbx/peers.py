@@ -6,6 +6,7 @@ callback): a sipp UAS on the trunk's address, answering as a phone does."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from asterisk import SIP_HOST, TRUNK_HOST, free_port
 from hotline import Hotline
@@ -92,27 +93,17 @@ def citizen_phone(line: Hotline, *, answer_ms: int, talk_ms: int) -> Sipp:
     scenario = line.run / "citizen-phone.xml"
     text = (SCENARIOS / "agent-answer.xml").read_text()
     scenario.write_text(text.replace("ANSWER_MS", str(answer_ms)).replace("TALK_MS", str(talk_ms)))
-    phone = Sipp(
-        line.asterisk.install,
-        line.run,
-        "citizen-phone",
-        [
-            "-sf",
-            str(scenario),
-            "-i",
-            TRUNK_HOST,
-            "-p",
-            str(TRUNK_PORT),
-            "-mi",
-            TRUNK_HOST,
-            "-mp",
-            str(rtp_port(TRUNK_HOST)),
-            "-rtp_echo",
-            "-m",
-            "1",
-            "-timeout",
-            "300",
-        ],
-    )
+    return trunk_phone(line, "citizen-phone", scenario, echo=True)
+
+
+def trunk_phone(line: Hotline, name: str, scenario: Path, *, echo: bool) -> Sipp:
+    """A sipp UAS on the trunk's address running `scenario` for one call from the
+    hotline (`echo`: it sends back the audio it hears)."""
+    args = ["-sf", str(scenario), "-i", TRUNK_HOST, "-p", str(TRUNK_PORT)]
+    args += ["-mi", TRUNK_HOST, "-mp", str(rtp_port(TRUNK_HOST))]
+    if echo:
+        args.append("-rtp_echo")
+    args += ["-m", "1", "-timeout", "300"]
+    phone = Sipp(line.asterisk.install, line.run, name, args)
     line.callers.append(phone)
     return phone

@@ -15,11 +15,10 @@ import struct
 import subprocess
 
 import pytest
-from asterisk import TRUNK_HOST
 from celfacts import Cel
 from findings import Findings, poll
 from hotline import Hotline, agents, hotline
-from peers import TRUNK_PORT, rtp_port
+from peers import trunk_phone
 from sipp import SCENARIOS, Sipp, tone_ulaw
 from test_control import presented, rest
 
@@ -123,29 +122,7 @@ def survey_citizen(line: Hotline) -> Sipp:
     ):
         text = text.replace(key, value)
     scenario.write_text(text)
-    phone = Sipp(
-        line.asterisk.install,
-        line.run,
-        "survey-citizen",
-        [
-            "-sf",
-            str(scenario),
-            "-i",
-            TRUNK_HOST,
-            "-p",
-            str(TRUNK_PORT),
-            "-mi",
-            TRUNK_HOST,
-            "-mp",
-            str(rtp_port(TRUNK_HOST)),
-            "-m",
-            "1",
-            "-timeout",
-            "300",
-        ],
-    )
-    line.callers.append(phone)
-    return phone
+    return trunk_phone(line, "survey-citizen", scenario, echo=False)
 
 
 async def test_a_survey_campaign_calls_a_citizen_who_answers_the_questionnaire(
