@@ -91,10 +91,21 @@ class Conn:
     async def close(self, code: int, reason: str) -> None:
         """The close handshake, within `close_grace_s`; a client that cannot take even
         that (it does not read: frames still wait to be sent) is cut off."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.close_grace_s
         closing = self.ws.close(code=code, message=reason.encode())
         done = await self._within(closing, self.close_grace_s)
         transport = self.transport
-        if transport is not None and (done is None or transport.get_write_buffer_size() > 0):
+        if transport is None:
+            return
+        # aiohttp may end its close at once, closing the transport with frames still in
+        # its buffer (the close frame last): they go out as the client reads, within
+        # what is left of the grace; cutting now would lose the close frame.
+        while done is not None and transport.get_write_buffer_size() > 0:
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.02)
+        if done is None or transport.get_write_buffer_size() > 0:
             transport.abort()
 
     async def settle(self, wait_s: float = 1.0) -> None:

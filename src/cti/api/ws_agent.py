@@ -136,7 +136,7 @@ class AgentDesks:
         finally:
             bus.unsubscribe(sub)  # the pump sees its subscription end and returns
             if pump is not None:
-                await finish(pump)
+                await finish(pump, conn.close_grace_s + 1.0)  # its close may be under way
             await conn.settle()
             if self.sockets.get(agent_id) is conn:
                 del self.sockets[agent_id]

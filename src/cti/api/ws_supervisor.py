@@ -104,7 +104,7 @@ class SupervisorDesks:
         finally:
             bus.unsubscribe(sub)  # the pump sees its subscription end and returns
             if pump is not None:
-                await finish(pump)
+                await finish(pump, conn.close_grace_s + 1.0)  # its close may be under way
             await conn.settle()
             self.sockets.discard(conn)
         return ws
