@@ -4,9 +4,11 @@ relies on, and the simulator runs the same contexts."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import wave
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,7 +207,11 @@ def test_prompts_make_speaks_the_given_texts_in_each_language(tmp_path: Path) ->
     calls: list[list[str]] = []
     texts = {"cti/welcome": {"bg": "Добре дошли", "en": "Welcome"}}
     made, kept = prompts.make(
-        definition, tmp_path, ["bg", "en"], texts=texts, run=lambda args: calls.append(list(args))
+        prompts.prompt_names(definition),
+        tmp_path,
+        ["bg", "en"],
+        texts=texts,
+        run=lambda args: calls.append(list(args)),
     )
     assert kept == []
     assert len(made) == 2 * len(prompts.prompt_names(definition))
@@ -244,3 +250,39 @@ def test_with_two_ctis_each_agi_step_tries_the_other_when_the_first_does_not_ans
         assert '"${CTI_AGI_OTHER}" != ""]?AGI(${CTI_AGI_OTHER}/' in steps[1]
     inbound = [s for s in _code(EXTENSIONS).splitlines() if "CTI_AGI_OTHER}/inbound" in s]
     assert '"${CTI_NEXT}" = ""' in inbound[0]
+
+
+def test_prompts_of_a_survey_campaign_from_its_spec_or_its_questionnaire(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    questionnaire: dict[str, Any] = {
+        "language": "bg",
+        "questions": [
+            {"id": "service", "kind": "scale", "prompt": "poll/service"},
+            {"id": "solved", "kind": "yes_no", "prompt": "poll/solved"},
+        ],
+    }
+    spec = tmp_path / "campaign.json"
+    spec.write_text(json.dumps({"name": "Quality of life", "questionnaire": questionnaire}))
+    alone = tmp_path / "questionnaire.yaml"
+    alone.write_text(json.dumps(questionnaire))  # JSON is YAML
+    wanted = [
+        "cti/invalid-choice",
+        "cti/survey-intro",
+        "cti/survey-opted-out",
+        "cti/survey-thanks",
+        "poll/service",
+        "poll/solved",
+    ]
+    for path in (spec, alone):
+        assert cli.main(["prompts", "list", str(path)]) == 0
+        assert capsys.readouterr().out.split() == wanted
+
+    questionnaire["questions"][1]["prompt"] = "../../etc/passwd"
+    spec.write_text(json.dumps({"name": "Quality of life", "questionnaire": questionnaire}))
+    assert cli.main(["prompts", "list", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "campaign.json: questionnaire.questions.1.prompt" in err
+    spec.write_text(json.dumps({"name": "x", "questionnaire": ["not", "a", "mapping"]}))
+    assert cli.main(["prompts", "list", str(spec)]) == 2
+    assert "questionnaire: expected a mapping" in capsys.readouterr().err

@@ -12,6 +12,8 @@ from cti.config import ConfigError, Settings, load_settings
 from cti.logs import configure_logging
 from cti.version import VERSION
 
+_PROMPTS_FILE = "an IVR definition (deploy/ivr.yaml) or a survey campaign (its JSON spec)"
+
 
 def _positive(text: str) -> float:
     try:
@@ -62,14 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     soak.add_argument("--seed", type=int, default=1)
     soak.add_argument("--dir", type=Path, help="keep everything here (default: a temp folder)")
-    prompts = sub.add_parser("prompts", help="the sound files an IVR definition plays")
+    prompts = sub.add_parser(
+        "prompts", help="the sound files an IVR definition or a survey campaign plays"
+    )
     prompts_sub = prompts.add_subparsers(dest="prompts_command", required=True)
     prompts_list = prompts_sub.add_parser("list", help="print the prompt names, one a line")
-    prompts_list.add_argument("file", type=Path, help="IVR definition (deploy/ivr.yaml)")
+    prompts_list.add_argument("file", type=Path, help=_PROMPTS_FILE)
     prompts_make = prompts_sub.add_parser(
         "make", help="placeholder WAVs (espeak-ng + sox, 8 kHz mono) for the missing prompts"
     )
-    prompts_make.add_argument("file", type=Path, help="IVR definition (deploy/ivr.yaml)")
+    prompts_make.add_argument("file", type=Path, help=_PROMPTS_FILE)
     prompts_make.add_argument("dir", type=Path, help="Asterisk's sounds folder: DIR/<lang>/...")
     prompts_make.add_argument("--lang", default="bg,en", help="languages, comma-separated")
     prompts_make.add_argument(
@@ -244,14 +248,13 @@ def _prompts(args: argparse.Namespace) -> int:
     import subprocess
 
     from cti import prompts
-    from cti.ivr.models import load_ivr
 
     try:
-        definition = load_ivr(args.file)
+        names = prompts.file_prompt_names(args.file)
     except ConfigError as exc:
-        return _invalid("IVR definition", exc)
+        return _invalid("IVR definition or campaign", exc)
     if args.prompts_command == "list":
-        print("\n".join(prompts.prompt_names(definition)))
+        print("\n".join(names))
         return 0
     languages = [lang.strip() for lang in args.lang.split(",") if lang.strip()]
     texts = None
@@ -264,9 +267,7 @@ def _prompts(args: argparse.Namespace) -> int:
         print(f"cti prompts make: needs {', '.join(missing)} on PATH", file=sys.stderr)
         return 2
     try:
-        made, kept = prompts.make(
-            definition, args.dir, languages, texts=texts, overwrite=args.overwrite
-        )
+        made, kept = prompts.make(names, args.dir, languages, texts=texts, overwrite=args.overwrite)
     except (OSError, subprocess.SubprocessError) as exc:
         print(f"cti prompts make: {exc}", file=sys.stderr)
         return 1

@@ -1,5 +1,6 @@
-"""`cti prompts list IVR_FILE` and `cti prompts make IVR_FILE DIR --lang bg,en`: the sound
-files an IVR definition plays, and placeholder recordings of them.
+"""`cti prompts list FILE` and `cti prompts make FILE DIR --lang bg,en`: the sound files an
+IVR definition or a survey campaign (its spec as posted, or its questionnaire alone)
+plays, and placeholder recordings of them.
 
 Asterisk plays `<sounds>/<language>/<name>.wav` for a prompt `name` once the IVR has set
 the channel's language, so every prompt is needed once per language. A missing file makes
@@ -17,6 +18,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from cti.campaigns.models import Questionnaire
+from cti.config import ConfigError, format_validation_error, load_yaml_model, read_text
 from cti.ivr import models as m
 
 # What a placeholder says when no text is given: the prompt's name, read out.
@@ -33,6 +38,38 @@ def prompt_names(definition: m.IvrDefinition) -> list[str]:
         if slot.confirm_prompt:
             names.add(slot.confirm_prompt)
     return sorted(names)
+
+
+def questionnaire_prompt_names(questionnaire: Questionnaire) -> list[str]:
+    """Every prompt a survey call can play: the intro, each question's, the "invalid",
+    "thanks" and "you will not be called again" prompts; sorted, each once."""
+    q = questionnaire
+    names = {q.intro_prompt, q.invalid_prompt, q.thanks_prompt, q.opted_out_prompt}
+    names.update(question.prompt for question in q.questions)
+    return sorted(names)
+
+
+def file_prompt_names(path: Path) -> list[str]:
+    """The prompts of an IVR definition (YAML) or of a survey campaign: a file with
+    `questionnaire` (the spec as posted) or `questions` (a questionnaire; JSON is YAML
+    too). ConfigError names the file and every bad field."""
+    import yaml
+
+    try:
+        top = yaml.safe_load(read_text(path))
+    except (yaml.YAMLError, RecursionError):
+        top = None  # the loader below says what is wrong
+    if isinstance(top, dict) and "questionnaire" in top:
+        if not isinstance(top["questionnaire"], dict):
+            raise ConfigError([f"{path}: questionnaire: expected a mapping"])
+        try:
+            return questionnaire_prompt_names(Questionnaire.model_validate(top["questionnaire"]))
+        except ValidationError as exc:
+            problems = format_validation_error(exc)
+            raise ConfigError([f"{path}: questionnaire.{p}" for p in problems]) from None
+    if isinstance(top, dict) and "questions" in top:
+        return questionnaire_prompt_names(load_yaml_model(path, Questionnaire))
+    return prompt_names(m.load_ivr(path))
 
 
 def _prompts(node: m.Node) -> Iterable[str]:
@@ -123,7 +160,7 @@ def synthesise(item: Planned, run: Runner = _run) -> None:
 
 
 def make(
-    definition: m.IvrDefinition,
+    names: Sequence[str],
     folder: Path,
     languages: Sequence[str],
     *,
@@ -133,7 +170,7 @@ def make(
 ) -> tuple[list[Planned], list[Planned]]:
     """Make the missing placeholders (all with `overwrite`); (made, kept)."""
     made, kept = [], []
-    for item in plan(prompt_names(definition), languages, folder, texts):
+    for item in plan(names, languages, folder, texts):
         if item.exists and not overwrite:
             kept.append(item)
             continue
