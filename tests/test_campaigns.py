@@ -190,6 +190,7 @@ async def test_a_list_is_checked_line_by_line_and_campaigns_move_only_as_allowed
         assert (up["added"], up["merged"]) == (2, 1)
         assert [(b["line"], b["text"]) for b in up["bad"]] == [(3, "12ab"), (7, "555")]
         assert all("not a phone number" in b["reason"] for b in up["bad"])
+        assert {b["code"] for b in up["bad"]} == {"bad_phone"}
         for move in ("pause", "resume"):  # a draft is started, not resumed
             status, err = await w.call("POST", f"/api/v1/campaigns/{cid}/{move}", "supervisor")
             assert (status, err["code"]) == (409, "bad_campaign_state")

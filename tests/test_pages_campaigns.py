@@ -4,6 +4,8 @@ resumes one. It passes axe-core at 1366x768 and does not widen a 390 px screen."
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,115 @@ async def test_a_supervisor_follows_campaigns_and_pauses_one(db_url: str, tmp_pa
             return rows == [{"last_outcome": "no_answer"}]
 
         await until(no_answer_recorded)
+
+
+@pytest.mark.slow
+async def test_a_supervisor_writes_a_campaign_on_the_page_and_its_list_is_checked(
+    db_url: str, tmp_path: Path
+) -> None:
+    async with survey_world(db_url, tmp_path) as w:
+        await w.execute(
+            "INSERT INTO organisations (code, name, names) VALUES ('water', 'Water works',"
+            ' \'{"bg": "ВиК"}\');'
+            "INSERT INTO topics (code, name, organisation) VALUES ('utility', 'Utility', 'water')"
+        )
+        listed = tmp_path / "residents.csv"
+        listed.write_text("phone\n0888600501\n12ab\n+359 888 600 502\n0888600501\n")
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+            page = await browser.new_page(viewport={"width": 1366, "height": 768})
+            await page.goto(f"{w.base}/campaigns#token={w.tokens['supervisor']}")
+            await page.get_by_text("New campaign").click()
+            form = page.locator("#cp-form")
+            await form.get_by_label("Name").fill("Water quality 2026")
+            await form.get_by_label("For the organisation").select_option(label="Water works")
+            await form.get_by_label("Language of the calls").select_option("bg")
+            # Saved without a prompt and without a file: the page says which, at once.
+            await form.get_by_role("button", name="Save as a draft").click()
+            error = page.locator("#cp-form-error")
+            await expect(error).to_contain_text("question 1")
+            await expect(error).to_contain_text("CSV file")
+            first = form.get_by_test_id("question").nth(0)
+            await expect(first.get_by_label("Prompt (sound file)")).to_be_focused()
+            # A prompt no PBX could play: the server refuses, naming the question.
+            await first.get_by_label("Prompt (sound file)").fill("../../etc/passwd")
+            await form.get_by_label("CSV file", exact=True).set_input_files(str(listed))
+            await form.get_by_role("button", name="Save as a draft").click()
+            await expect(error).to_contain_text("question 1")
+            await expect(first.get_by_label("Prompt (sound file)")).to_have_attribute(
+                "aria-invalid", "true"
+            )
+            assert await w.rows("SELECT id FROM campaigns") == []
+            await first.get_by_label("Column in the results").fill("taste")
+            await first.get_by_label("Prompt (sound file)").fill("poll/taste")
+            await form.get_by_role("button", name="Add a question").click()
+            second = form.get_by_test_id("question").nth(1)
+            await expect(second.get_by_label("Column in the results")).to_be_focused()
+            await second.get_by_label("Answer").select_option("yes_no")
+            await second.get_by_label("Prompt (sound file)").fill("poll/pressure")
+            await form.get_by_label("Attempts per number").fill("2")
+            await form.get_by_label("Minutes between attempts").fill("30")
+            assert await axe_violations(page) == []
+            await shot(page, "campaign-new")
+            await form.get_by_role("button", name="Save as a draft").click()
+            created = page.get_by_test_id("created")
+            await expect(created).to_contain_text("“Water quality 2026” is saved as a draft.")
+            await expect(created).to_contain_text("2 added, 1 already there or repeated, 1 refused")
+            await expect(page.get_by_test_id("refused-lines")).to_have_text(
+                "Line 3 (12ab): Not a valid phone number"
+            )
+            rows = await w.rows(
+                "SELECT id, name, organisation, questionnaire, max_attempts, retry_after_s,"
+                " state FROM campaigns"
+            )
+            assert len(rows) == 1
+            row = rows[0]
+            questionnaire = json.loads(row["questionnaire"])
+            assert [(q["id"], q["kind"], q["prompt"]) for q in questionnaire["questions"]] == [
+                ("taste", "scale", "poll/taste"),
+                ("q2", "yes_no", "poll/pressure"),
+            ]
+            assert questionnaire["language"] == "bg"
+            assert (row["organisation"], row["max_attempts"], row["retry_after_s"]) == (
+                "water",
+                2,
+                1800.0,
+            )
+            assert row["state"] == "draft"
+            numbers = await w.rows(
+                "SELECT phone FROM campaign_numbers WHERE campaign_id = $1 ORDER BY phone",
+                row["id"],
+            )
+            assert numbers == [{"phone": "+359888600501"}, {"phone": "+359888600502"}]
+            draft = page.get_by_test_id(f"campaign-{row['id']}")
+            await expect(draft.get_by_test_id("state")).to_have_text("Draft")
+            await expect(draft.get_by_test_id("progress")).to_contain_text("0 / 2")
+            await shot(page, "campaign-created")
+            # The form is empty again, ready for the next one: the citizens of the
+            # period's cases of a topic (the browser's days; the last one whole).
+            await expect(form.get_by_label("Name")).to_have_value("")
+            case = {"topic": "utility", "phone": "0888600503", "description": "no water"}
+            assert (await w.call("POST", "/api/v1/cases", "supervisor", json=case))[0] == 201
+            await form.get_by_label("Name").fill("Utility callers")
+            await first.get_by_label("Prompt (sound file)").fill("poll/taste")
+            await form.get_by_label("Numbers from").select_option("cases")
+            today = dt.date.today()
+            await form.get_by_label("From", exact=True).fill((today - dt.timedelta(days=7)).isoformat())
+            await form.get_by_label("To (inclusive)").fill(today.isoformat())
+            await form.locator("select[name=topic]").select_option(label="Utility")
+            await form.get_by_role("button", name="Save as a draft").click()
+            await expect(created).to_contain_text("“Utility callers” is saved as a draft.")
+            await expect(created).to_contain_text("1 added, 0 already there or repeated, 0 refused")
+            later = await w.rows(
+                "SELECT n.phone, n.topic FROM campaign_numbers n JOIN campaigns c"
+                " ON c.id = n.campaign_id WHERE c.name = 'Utility callers'"
+            )
+            assert later == [{"phone": "+359888600503", "topic": "utility"}]
+            # In Bulgarian: the form and what it last said.
+            await page.select_option("#lang", "bg")
+            await expect(page.get_by_text("Нова анкета")).to_be_visible()
+            await expect(created).to_contain_text("„Utility callers“ е запазена като чернова.")
+            await page.set_viewport_size({"width": 390, "height": 844})
+            assert await horizontal_overflow(page) is None
+            await shot(page, "campaign-new-phone")
+            await browser.close()

@@ -95,7 +95,9 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         async with ctx.db() as conn:
             added, already = await campaigns.add_numbers(conn, cid, numbers)
             await audit(conn, who, "campaign_numbers", str(cid), added=added, bad=len(bad))
-        problems = [{"line": b.line, "text": b.text, "reason": b.reason} for b in bad]
+        problems = [
+            {"line": b.line, "text": b.text, "reason": b.reason, "code": b.code} for b in bad
+        ]
         return web.json_response(
             {"added": added, "merged": merged + already, "bad": problems}, status=200
         )

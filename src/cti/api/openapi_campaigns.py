@@ -35,7 +35,7 @@ def campaign_paths(_op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
         one + "/numbers": {
             "post": _op(
                 "upload the number list (text/csv, the number in the first column): each bad"
-                " line refused with its line and reason, duplicates merged",
+                " line refused with its line, reason and the reason's code, duplicates merged",
                 (401, 403, 404, 413, 422),
                 param=_ID,
             )

@@ -158,6 +158,7 @@ class BadLine:
     line: int
     text: str
     reason: str
+    code: str = "bad_phone"  # the reason's stable code, for a page to say it in its language
 
 
 def parse_list(text: str) -> tuple[list[str], list[BadLine], int]:
@@ -171,7 +172,7 @@ def parse_list(text: str) -> tuple[list[str], list[BadLine], int]:
     rows = csv.reader(io.StringIO(text))
     for n, row in enumerate(rows, start=1):
         if n > MAX_UPLOAD_LINES:
-            bad.append(BadLine(n, "", f"more than {MAX_UPLOAD_LINES} lines"))
+            bad.append(BadLine(n, "", f"more than {MAX_UPLOAD_LINES} lines", "too_many_lines"))
             break
         cell = row[0].strip() if row else ""
         if not cell:
@@ -181,7 +182,7 @@ def parse_list(text: str) -> tuple[list[str], list[BadLine], int]:
         try:
             phone = normalise(cell)
         except StoreError as exc:
-            bad.append(BadLine(n, cell[:40], exc.message))
+            bad.append(BadLine(n, cell[:40], exc.message, exc.code))
             continue
         if phone in seen:
             merged += 1

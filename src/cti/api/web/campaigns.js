@@ -62,6 +62,7 @@
     }
   }
 
+  await CampaignForm.init(load);
   await load();
   setInterval(load, 3000);
 })();

@@ -1,0 +1,230 @@
+// The "New campaign" form of the campaigns page (issue 21): a supervisor writes the
+// questionnaire, the calling rules and whom to call, and saves it as a draft; the list
+// is checked line by line and what was refused is shown with its line and reason. The
+// campaign is created first (POST /api/v1/campaigns), then its numbers are added: a
+// draft that got no numbers stays, and can be given them again.
+"use strict";
+
+window.CampaignForm = (() => {
+  const { t, api, el } = CTI;
+  const KINDS = ["scale", "yes_no", "digits", "comment"];
+  const LANGS = ["bg", "en", "ru", "hu"];
+  let form, questions, onCreated;
+  let said = null; // the last report or refusal, said again in a newly chosen language
+
+  const option = (value, key, text) =>
+    el("option", { value, "data-i18n": key || null }, key ? t(key) : text);
+
+  function questionRow(seed) {
+    const n = questions.children.length + 1;
+    const row = el("div", { class: "cp-q", "data-testid": "question" },
+      el("span", { class: "n", "aria-hidden": "true" }, `${n}.`),
+      el("label", {}, el("span", { "data-i18n": "cp_f_qid" }, t("cp_f_qid")),
+        el("input", { name: "qid", required: true, pattern: "[a-z0-9_]{1,40}", maxlength: 40,
+          value: seed.id || `q${n}`, autocomplete: "off" })),
+      el("label", {}, el("span", { "data-i18n": "cp_f_kind" }, t("cp_f_kind")),
+        el("select", { name: "kind" }, KINDS.map((k) => option(k, `cp_kind_${k}`)))),
+      el("label", {}, el("span", { "data-i18n": "cp_f_prompt" }, t("cp_f_prompt")),
+        el("input", { name: "prompt", required: true, maxlength: 100, value: seed.prompt || "",
+          placeholder: "cti/survey-service", autocomplete: "off" })),
+      el("button", { type: "button", "data-i18n": "cp_f_remove", onclick: () => remove(row) }, t("cp_f_remove")));
+    row.querySelector("select").value = seed.kind || "scale";
+    questions.append(row);
+    return row;
+  }
+
+  function remove(row) {
+    if (questions.children.length === 1) return; // a questionnaire has a question
+    row.remove();
+    [...questions.children].forEach((r, i) => { r.querySelector(".n").textContent = `${i + 1}.`; });
+    questions.querySelector("input")?.focus();
+  }
+
+  function showSource() {
+    const source = form.elements.source.value;
+    form.querySelector('[data-source="file"]').classList.toggle("hidden", source !== "file");
+    form.querySelector('[data-source="query"]').classList.toggle("hidden", !["cases", "calls"].includes(source));
+  }
+
+  // A refused field, marked where it is and named in the page's language:
+  // "questionnaire.questions.1.prompt" -> the second question's prompt.
+  function fieldOf(path) {
+    const q = /^questionnaire\.questions\.(\d+)\.(\w+)/.exec(path);
+    if (q) {
+      const row = questions.children[Number(q[1])];
+      const name = { id: "qid", kind: "kind", prompt: "prompt" }[q[2]] || "prompt";
+      return [row && row.querySelector(`[name="${name}"]`), t("cp_f_question_n", { n: Number(q[1]) + 1 })];
+    }
+    const top = path.split(".")[0];
+    const name = top === "retry_after_s" ? "retry_min" : top;
+    const input = form.elements[name] || (top === "questionnaire" ? form.elements.language : null);
+    const label = input && input.closest("label");
+    return [input, label ? label.querySelector("span").textContent : path];
+  }
+
+  function refused(e, first = true) {
+    if (first) said = () => refused(e, false);
+    const fields = (e && e.fields) || [];
+    const named = fields.map((f) => {
+      const [input, label] = fieldOf(f.path);
+      if (input) input.setAttribute("aria-invalid", "true");
+      return label;
+    });
+    let text = CTI.errorText({ code: e && e.code });
+    if (named.length) text += ` · ${t("err_field", { field: [...new Set(named)].join(", ") })}`;
+    form.querySelector("#cp-form-error").textContent = text;
+    if (first) form.querySelector('[aria-invalid="true"]')?.focus();
+  }
+
+  function spec() {
+    const f = form.elements;
+    const body = {
+      name: f.name.value.trim(),
+      questionnaire: {
+        language: f.language.value,
+        questions: [...questions.children].map((row) => ({
+          id: row.querySelector('[name="qid"]').value.trim(),
+          kind: row.querySelector('[name="kind"]').value,
+          prompt: row.querySelector('[name="prompt"]').value.trim(),
+        })),
+      },
+      max_attempts: Number(f.max_attempts.value),
+      retry_after_s: Number(f.retry_min.value) * 60,
+      lines: Number(f.lines.value),
+    };
+    if (f.organisation.value) body.organisation = f.organisation.value;
+    if (f.calendar.value.trim()) body.calendar = f.calendar.value.trim();
+    return body;
+  }
+
+  // The period's days in the browser's time zone, the last one whole.
+  function period() {
+    const f = form.elements;
+    const start = new Date(`${f.from.value}T00:00`);
+    const end = new Date(`${f.to.value}T00:00`);
+    end.setDate(end.getDate() + 1);
+    return { start: start.toISOString(), end: end.toISOString() };
+  }
+
+  async function addNumbers(id) {
+    const f = form.elements;
+    const source = f.source.value;
+    if (source === "file") {
+      const file = f.file.files[0];
+      const r = await fetch(`/api/v1/campaigns/${id}/numbers`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${CTI.token()}`, "Content-Type": "text/csv" },
+        body: await file.text(),
+      });
+      const data = await r.json();
+      if (!r.ok) throw data;
+      return data;
+    }
+    if (source === "none") return null;
+    const query = { source, ...period() };
+    if (f.topic.value) query.topic = f.topic.value;
+    if (f.organisation.value) query.organisation = f.organisation.value;
+    return api("POST", `/api/v1/campaigns/${id}/numbers/query`, query);
+  }
+
+  // What the browser can tell before asking the server: the fields it has rules for,
+  // a file when the list is a file, both days (in order) when it is a period.
+  function checkHere() {
+    const f = form.elements;
+    const missing = [...form.querySelectorAll("input, select")].filter((i) => !i.checkValidity());
+    if (f.source.value === "file" && !f.file.files.length) missing.push(f.file);
+    if (["cases", "calls"].includes(f.source.value)) {
+      if (!f.from.value) missing.push(f.from);
+      if (!f.to.value) missing.push(f.to);
+      if (f.from.value && f.to.value && f.to.value < f.from.value) missing.push(f.to);
+    }
+    if (!missing.length) return true;
+    missing.forEach((i) => i.setAttribute("aria-invalid", "true"));
+    const names = missing.map((i) => {
+      const row = i.closest(".cp-q");
+      if (row) return t("cp_f_question_n", { n: [...questions.children].indexOf(row) + 1 });
+      return i.closest("label").querySelector("span").textContent;
+    });
+    form.querySelector("#cp-form-error").textContent =
+      t("err_field", { field: [...new Set(names)].join(", ") });
+    missing[0].focus();
+    return false;
+  }
+
+  function report(campaign, numbers) {
+    said = () => report(campaign, numbers);
+    const box = form.querySelector("#cp-report");
+    const parts = [t("cp_f_saved", { name: campaign.name })];
+    if (numbers) {
+      parts.push(t("cp_f_numbers_added", { added: numbers.added, merged: numbers.merged, bad: numbers.bad.length }));
+    } else {
+      parts.push(t("cp_f_numbers_later"));
+    }
+    const lines = (numbers ? numbers.bad : []).slice(0, 50).map((b) =>
+      el("li", {}, t("cp_f_bad_line", { line: b.line, text: b.text || "–" }), " ",
+        CTI.has(`err_${b.code}`) ? t(`err_${b.code}`) : b.reason));
+    box.replaceChildren(el("p", { "data-testid": "created" }, parts.join(" ")),
+      lines.length ? el("ul", { "data-testid": "refused-lines" }, lines) : "");
+  }
+
+  async function submit(event) {
+    event.preventDefault();
+    form.querySelectorAll('[aria-invalid="true"]').forEach((i) => i.removeAttribute("aria-invalid"));
+    form.querySelector("#cp-form-error").textContent = "";
+    form.querySelector("#cp-report").replaceChildren();
+    said = null;
+    if (!checkHere()) return;
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    let campaign = null;
+    try {
+      campaign = await api("POST", "/api/v1/campaigns", spec());
+      const numbers = await addNumbers(campaign.id);
+      report(campaign, numbers);
+      form.reset();
+      form.elements.language.value = LANGS.includes(CTI.lang) ? CTI.lang : "bg";
+      questions.replaceChildren();
+      questionRow({});
+      showSource();
+    } catch (e) {
+      const saved = campaign;
+      if (saved) report(saved, null); // saved; its numbers can be given again
+      refused(e);
+      if (saved) said = () => { report(saved, null); refused(e, false); };
+    } finally {
+      button.disabled = false;
+      await onCreated();
+    }
+  }
+
+  async function fill() {
+    const names = await api("GET", "/api/v1/names").catch(() => ({}));
+    const pick = (select, kind) => {
+      const codes = Object.keys(names[kind] || {}).sort((a, b) =>
+        CTI.name(kind, a).localeCompare(CTI.name(kind, b)));
+      select.replaceChildren(option("", "cp_f_any"),
+        ...codes.map((c) => el("option", { value: c, "data-name": `${kind}:${c}` }, CTI.name(kind, c))));
+    };
+    pick(form.elements.organisation, "organisation");
+    pick(form.elements.topic, "topic");
+    form.elements.language.replaceChildren(...LANGS.map((l) => option(l, `cp_lang_${l}`)));
+    form.elements.language.value = LANGS.includes(CTI.lang) ? CTI.lang : "bg";
+  }
+
+  async function init(created) {
+    onCreated = created;
+    form = document.getElementById("cp-form");
+    questions = document.getElementById("cp-questions");
+    questionRow({});
+    form.elements.source.addEventListener("change", showSource);
+    document.getElementById("cp-add-q").addEventListener("click", () =>
+      questionRow({}).querySelector("input").focus());
+    form.addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));
+    form.addEventListener("submit", submit);
+    showSource();
+    CTI.onLanguage(() => { if (said) said(); });
+    await fill();
+  }
+
+  return { init };
+})();
