@@ -11,11 +11,20 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from campaign_helpers import IVR_FILE, survey_world, until
-from cti.campaigns.models import Rules, after_attempt, outside_hours, parse_list
+from cti.campaigns.models import (
+    MAX_UPLOAD_LINES,
+    Rules,
+    after_attempt,
+    outside_hours,
+    parse_list,
+)
 from cti.ivr.models import load_ivr
 from cti.sim.models import Citizen
 from cti.sim.survey_calls import SurveyCitizen
+from cti.store.errors import StoreError
 
 HAPPY = "+359888600001"
 BUSY = "+359888600002"
@@ -200,6 +209,66 @@ async def test_a_list_is_checked_line_by_line_and_campaigns_move_only_as_allowed
         assert [(c["id"], c["numbers"], c["state"]) for c in listed["items"]] == [(cid, 2, "draft")]
 
 
+async def test_a_long_list_is_taken_whole_or_refused_whole_and_a_draft_can_be_discarded(
+    db_url: str, tmp_path: Path
+) -> None:
+    async with survey_world(db_url, tmp_path) as w:
+        spec = {"name": "City", "questionnaire": {"questions": [
+            {"id": "care", "kind": "scale", "prompt": "cti/survey-care"}]}}  # fmt: skip
+        _, created = await w.call("POST", "/api/v1/campaigns", "supervisor", json=spec)
+        cid = created["id"]
+        path = f"/api/v1/campaigns/{cid}/numbers"
+
+        async def numbers() -> int:
+            rows = await w.rows(
+                "SELECT count(*) AS n FROM campaign_numbers WHERE campaign_id = $1", cid
+            )
+            return int(rows[0]["n"])
+
+        # 100,000 lines (1.4 MB) arrive in many pieces: every one is read, none lost.
+        lines = [f"+3598886{n:05d}" for n in range(100_000)]
+
+        async def pieces(text: str) -> Any:
+            raw = text.encode()
+            for at in range(0, len(raw), 65_536):
+                yield raw[at : at + 65_536]
+                await asyncio.sleep(0.001)
+
+        status, up = await w.call("POST", path, "supervisor", data=pieces("\n".join(lines)))
+        assert (status, up["added"], up["merged"], up["bad"]) == (200, 100_000, 0, [])
+        # One line more: refused whole, nothing of it added.
+        more = "\n".join([*lines[:50_000], *(f"+3598887{n:05d}" for n in range(50_001))])
+        status, err = await w.call("POST", path, "supervisor", data=pieces(more))
+        assert (status, err["code"]) == (422, "list_too_long")
+        assert await numbers() == 100_000
+        big = "+359888600100," + "x" * (4 * 1024 * 1024)
+        status, err = await w.call("POST", path, "supervisor", data=pieces(big))
+        assert (status, err["code"]) == (413, "list_too_large")
+        now = dt.datetime.now(dt.UTC)
+        query = {"source": "calls", "start": (now - dt.timedelta(days=401)).isoformat(),
+                 "end": now.isoformat()}  # fmt: skip
+        status, err = await w.call("POST", path + "/query", "supervisor", json=query)
+        assert (status, err["code"], err["fields"][0]["path"]) == (422, "period_too_long", "end")
+        query["start"] = (now + dt.timedelta(days=1)).isoformat()
+        status, err = await w.call("POST", path + "/query", "supervisor", json=query)
+        assert (status, err["code"]) == (422, "bad_period")
+
+        # A draft is discarded with its numbers; a campaign that ran is not.
+        assert (await w.call("DELETE", f"/api/v1/campaigns/{cid}", "agent"))[0] == 403
+        assert (await w.call("DELETE", f"/api/v1/campaigns/{cid}", "supervisor"))[0] == 204
+        assert await numbers() == 0
+        status, err = await w.call("DELETE", f"/api/v1/campaigns/{cid}", "supervisor")
+        assert (status, err["code"]) == (404, "campaign_not_found")
+        ran = await w.campaign(["+359888600100"])
+        status, err = await w.call("DELETE", f"/api/v1/campaigns/{ran}", "supervisor")
+        assert (status, err["code"]) == (409, "bad_campaign_state")
+        assert (await w.call("POST", f"/api/v1/campaigns/{ran}/stop", "supervisor"))[0] == 200
+        status, err = await w.call(
+            "POST", f"/api/v1/campaigns/{ran}/numbers", "supervisor", data="+359888600101"
+        )
+        assert (status, err["code"]) == (409, "bad_campaign_state")
+
+
 async def test_numbers_come_from_the_cases_of_a_topic_and_results_go_by_topic(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -273,7 +342,21 @@ def test_a_numbers_next_attempt_follows_the_rules() -> None:
 
 
 def test_a_list_merges_duplicates_and_names_each_bad_line() -> None:
-    numbers, bad, merged = parse_list("0888 600 300\n+359888600300\nabc\n\n0888600301;x\n")
-    assert numbers == ["+359888600300"]
+    text = "0888 600 300\n+359888600300\nabc\n\n0888600301;Иван\n0888600302\tMaria\n1;2\n"
+    numbers, bad, merged = parse_list(text)
+    # A list saved with ";" or tabs (a spreadsheet's CSV in many locales) is read too.
+    assert numbers == ["+359888600300", "+359888600301", "+359888600302"]
     assert merged == 1
-    assert [(b.line, b.text) for b in bad] == [(3, "abc"), (5, "0888600301;x")]
+    assert [(b.line, b.text, b.code) for b in bad] == [
+        (3, "abc", "bad_phone"),
+        (7, "1", "bad_phone"),
+    ]
+
+
+def test_a_list_too_long_is_refused_whole() -> None:
+    lines = [f"+3598886{n:05d}" for n in range(MAX_UPLOAD_LINES)]
+    numbers, bad, _ = parse_list("phone\n" + "\n".join(lines))  # a header besides: taken
+    assert (len(numbers), bad) == (MAX_UPLOAD_LINES, [])
+    with pytest.raises(StoreError) as refused:
+        parse_list("\n".join([*lines, "+359888700000", "+359888700001"]))
+    assert refused.value.code == "list_too_long"

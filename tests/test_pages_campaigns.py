@@ -4,6 +4,7 @@ resumes one. It passes axe-core at 1366x768 and does not widen a 390 px screen."
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from pathlib import Path
@@ -77,6 +78,8 @@ async def test_a_supervisor_writes_a_campaign_on_the_page_and_its_list_is_checke
         )
         listed = tmp_path / "residents.csv"
         listed.write_text("phone\n0888600501\n12ab\n+359 888 600 502\n0888600501\n")
+        broken = tmp_path / "broken.csv"
+        broken.write_bytes(b"0888600501\n\x00\x00\n")
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
             page = await browser.new_page(viewport={"width": 1366, "height": 768})
@@ -109,6 +112,17 @@ async def test_a_supervisor_writes_a_campaign_on_the_page_and_its_list_is_checke
             await expect(second.get_by_label("Column in the results")).to_be_focused()
             await second.get_by_label("Answer").select_option("yes_no")
             await second.get_by_label("Prompt (sound file)").fill("poll/pressure")
+            # Two questions with one results column: named before anything is sent.
+            await second.get_by_label("Column in the results").fill("taste")
+            await form.get_by_role("button", name="Save as a draft").click()
+            await expect(error).to_have_text("Check the field: question 2")
+            await second.get_by_label("Column in the results").fill("q2")
+            # A list the server cannot read: the new draft is not left behind.
+            await form.get_by_label("CSV file", exact=True).set_input_files(str(broken))
+            await form.get_by_role("button", name="Save as a draft").click()
+            await expect(error).to_contain_text("The list is not a readable text file")
+            assert await w.rows("SELECT id FROM campaigns") == []
+            await form.get_by_label("CSV file", exact=True).set_input_files(str(listed))
             await form.get_by_label("Attempts per number").fill("2")
             await form.get_by_label("Minutes between attempts").fill("30")
             assert await axe_violations(page) == []
@@ -156,7 +170,9 @@ async def test_a_supervisor_writes_a_campaign_on_the_page_and_its_list_is_checke
             await first.get_by_label("Prompt (sound file)").fill("poll/taste")
             await form.get_by_label("Numbers from").select_option("cases")
             today = dt.date.today()
-            await form.get_by_label("From", exact=True).fill((today - dt.timedelta(days=7)).isoformat())
+            await form.get_by_label("From", exact=True).fill(
+                (today - dt.timedelta(days=7)).isoformat()
+            )
             await form.get_by_label("To (inclusive)").fill(today.isoformat())
             await form.locator("select[name=topic]").select_option(label="Utility")
             await form.get_by_role("button", name="Save as a draft").click()
@@ -167,6 +183,12 @@ async def test_a_supervisor_writes_a_campaign_on_the_page_and_its_list_is_checke
                 " ON c.id = n.campaign_id WHERE c.name = 'Utility callers'"
             )
             assert later == [{"phone": "+359888600503", "topic": "utility"}]
+            # A draft nobody wants is discarded, after a question.
+            utility = page.get_by_role("row").filter(has_text="Utility callers")
+            page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await utility.get_by_role("button", name="Discard").click()
+            await expect(utility).to_have_count(0)
+            assert await w.rows("SELECT name FROM campaigns") == [{"name": "Water quality 2026"}]
             # In Bulgarian: the form and what it last said.
             await page.select_option("#lang", "bg")
             await expect(page.get_by_text("Нова анкета")).to_be_visible()

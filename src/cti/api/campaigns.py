@@ -5,21 +5,25 @@ resume, results per question and per topic/organisation, CSV."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cti.api.audit import audit
-from cti.api.context import ApiError, Context, body, csv_response, need, path_id
+from cti.api.context import ApiError, Context, body, csv_response, need, path_id, read_body
 from cti.campaigns.models import Questionnaire, parse_list
 from cti.store import campaign_results, campaigns
 from cti.store.errors import StoreError
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 _CONFLICTS = {"bad_campaign_state", "campaign_empty"}
+MAX_PERIOD_DAYS = 400
+_PERIOD = [{"path": "end", "message": "the period"}]
 
 
 class NewCampaign(BaseModel):
@@ -42,6 +46,17 @@ class NumbersQuery(BaseModel):
     end: AwareDatetime
     topic: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     organisation: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+@contextlib.asynccontextmanager
+async def _conflicts() -> AsyncIterator[None]:
+    """A campaign's state that does not allow the request: 409, as for every move."""
+    try:
+        yield
+    except StoreError as exc:
+        if exc.code in _CONFLICTS:
+            raise ApiError(409, exc.code, exc.message) from None
+        raise
 
 
 def _json(value: Any) -> Any:
@@ -82,9 +97,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         """The body is the CSV (the number in the first column)."""
         who = supervisor(request)
         cid = _id(request)
-        raw = await request.content.read(MAX_UPLOAD_BYTES + 1)
-        if len(raw) > MAX_UPLOAD_BYTES:
-            raise ApiError(413, "list_too_large", f"a list is at most {MAX_UPLOAD_BYTES} bytes")
+        raw = await read_body(request, MAX_UPLOAD_BYTES, "list_too_large", "a list")
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -92,7 +105,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         if "\x00" in text:
             raise ApiError(422, "bad_list", "the list holds NUL")
         numbers, bad, merged = parse_list(text)
-        async with ctx.db() as conn:
+        async with ctx.db() as conn, _conflicts():
             added, already = await campaigns.add_numbers(conn, cid, numbers)
             await audit(conn, who, "campaign_numbers", str(cid), added=added, bad=len(bad))
         problems = [
@@ -106,9 +119,13 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         who = supervisor(request)
         cid = _id(request)
         data: NumbersQuery = await body(request, NumbersQuery)
-        if data.end <= data.start or data.end - data.start > dt.timedelta(days=400):
-            raise ApiError(422, "bad_period", "the end is after the start, within 400 days")
-        async with ctx.db() as conn:
+        if data.end <= data.start:
+            raise ApiError(422, "bad_period", "the end must come after the start", _PERIOD)
+        if data.end - data.start > dt.timedelta(days=MAX_PERIOD_DAYS):
+            raise ApiError(
+                422, "period_too_long", f"a period is at most {MAX_PERIOD_DAYS} days", _PERIOD
+            )
+        async with ctx.db() as conn, _conflicts():
             added, merged = await campaigns.add_from(
                 conn, cid, data.source, data.start, data.end, data.topic, data.organisation
             )
@@ -120,17 +137,22 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             who = supervisor(request)
             cid = _id(request)
             async with ctx.db() as conn:
-                try:
+                async with _conflicts():
                     campaign = await campaigns.move(conn, cid, new, old)
-                except StoreError as exc:
-                    if exc.code in _CONFLICTS:
-                        raise ApiError(409, exc.code, exc.message) from None
-                    raise
                 await audit(conn, who, f"campaign_{action}", str(cid))
             ctx.core.bus.publish("campaign.state", {"id": cid, "state": new})
             return web.json_response(_json(campaign))
 
         return handler
+
+    async def discarded(request: web.Request) -> web.Response:
+        who = supervisor(request)
+        cid = _id(request)
+        async with ctx.db() as conn:
+            async with _conflicts():
+                await campaigns.discard(conn, cid)
+            await audit(conn, who, "campaign_discard", str(cid))
+        return web.Response(status=204)
 
     async def results(request: web.Request) -> web.Response:
         supervisor(request)
@@ -152,6 +174,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         web.get(base, listed),
         web.post(base, create),
         web.get(one_path, one),
+        web.delete(one_path, discarded),
         web.post(one_path + "/numbers", upload),
         web.post(one_path + "/numbers/query", from_query),
         web.post(one_path + "/start", mover("running", "start", "draft")),

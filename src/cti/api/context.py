@@ -74,6 +74,19 @@ async def body(request: web.Request, model: type[M]) -> M:
     return model.model_validate(parse_json(await request.read()))
 
 
+async def read_body(request: web.Request, limit: int, code: str, what: str) -> bytes:
+    """The whole body, at most `limit` bytes (413 `code` beyond). The stream's `read(n)`
+    gives what has arrived so far, not n bytes: read until its end."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(limit + 1 - size):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, code, f"{what} is at most {limit} bytes")
+    return b"".join(parts)
+
+
 def parse_json(raw: str | bytes) -> Any:
     """JSON from a client: 400 `bad_json` when it is not JSON or nests deeper than 200
     levels (the parser's own limit, in Rust: no recursion in Python); 422 when a string

@@ -31,19 +31,29 @@ def campaign_paths(_op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
                 body=NewCampaign,
             ),
         },
-        one: {"get": _op("one campaign with its progress", (401, 403, 404), param=_ID)},
+        one: {
+            "get": _op("one campaign with its progress", (401, 403, 404), param=_ID),
+            "delete": _op(
+                "discard a draft with its numbers (409 once it was started)",
+                (401, 403, 404, 409),
+                ok="204",
+                param=_ID,
+            ),
+        },
         one + "/numbers": {
             "post": _op(
                 "upload the number list (text/csv, the number in the first column): each bad"
-                " line refused with its line, reason and the reason's code, duplicates merged",
-                (401, 403, 404, 413, 422),
+                " line refused with its line, reason and the reason's code, duplicates merged;"
+                " a list of more than 100,000 lines is refused whole (422 list_too_long)",
+                (401, 403, 404, 409, 413, 422),
                 param=_ID,
             )
         },
         one + "/numbers/query": {
             "post": _op(
-                "add the citizens of cases or calls of a period, topic and organisation",
-                (401, 403, 404, 422),
+                "add the citizens of cases or calls of a period (at most 400 days), topic and"
+                " organisation",
+                (401, 403, 404, 409, 422),
                 body=NumbersQuery,
                 param=_ID,
             )

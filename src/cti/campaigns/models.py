@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -164,21 +165,27 @@ class BadLine:
 def parse_list(text: str) -> tuple[list[str], list[BadLine], int]:
     """A CSV of numbers (the first column; a header line without digits is skipped):
     the numbers in E.164 in order, the bad lines with their reason, and how many
-    duplicates were merged."""
+    duplicates were merged. A list longer than MAX_UPLOAD_LINES is refused whole
+    (StoreError `list_too_long`): a part of it would be a campaign nobody asked for."""
     numbers: list[str] = []
     seen: set[str] = set()
     bad: list[BadLine] = []
     merged = 0
     rows = csv.reader(io.StringIO(text))
+    header = 0
     for n, row in enumerate(rows, start=1):
-        if n > MAX_UPLOAD_LINES:
-            bad.append(BadLine(n, "", f"more than {MAX_UPLOAD_LINES} lines", "too_many_lines"))
-            break
-        cell = row[0].strip() if row else ""
+        if n > MAX_UPLOAD_LINES + header:  # a header line besides
+            raise StoreError(
+                "list_too_long", f"a list has at most {MAX_UPLOAD_LINES} lines; nothing was added"
+            )
+        # The first column, also of a list saved with ";" or tabs (spreadsheets in many
+        # locales): no phone number holds either.
+        cell = re.split(r"[;\t]", row[0], maxsplit=1)[0].strip() if row else ""
         if not cell:
             continue
         if n == 1 and not any(c.isdigit() for c in cell):
-            continue  # a header
+            header = 1
+            continue
         try:
             phone = normalise(cell)
         except StoreError as exc:

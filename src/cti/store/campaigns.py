@@ -102,6 +102,18 @@ async def move(conn: Any, cid: int, new: str, old: str | None = None) -> dict[st
     return await get(conn, cid)
 
 
+async def discard(conn: Any, cid: int) -> None:
+    """Delete a draft (nobody was called for it) with its numbers; a campaign that ran
+    keeps its record (StoreError `bad_campaign_state`)."""
+    async with conn.transaction():
+        state = await conn.fetchval("SELECT state FROM campaigns WHERE id = $1 FOR UPDATE", cid)
+        if state is None:
+            raise StoreError("campaign_not_found", f"no campaign {cid}")
+        if state != "draft":
+            raise StoreError("bad_campaign_state", f"campaign {cid} is {state}, not a draft")
+        await conn.execute("DELETE FROM campaigns WHERE id = $1", cid)
+
+
 async def _editable(conn: Any, cid: int) -> None:
     state = await conn.fetchval("SELECT state FROM campaigns WHERE id = $1", cid)
     if state is None:

@@ -1,14 +1,18 @@
 // The "New campaign" form of the campaigns page (issue 21): a supervisor writes the
 // questionnaire, the calling rules and whom to call, and saves it as a draft; the list
 // is checked line by line and what was refused is shown with its line and reason. The
-// campaign is created first (POST /api/v1/campaigns), then its numbers are added: a
-// draft that got no numbers stays, and can be given them again.
+// campaign is created first (POST /api/v1/campaigns), then its numbers are added; when
+// they cannot be (a list too long, a period too long), the new draft is discarded
+// again, so a second try does not leave a first, empty one behind.
 "use strict";
 
 window.CampaignForm = (() => {
   const { t, api, el } = CTI;
   const KINDS = ["scale", "yes_no", "digits", "comment"];
   const LANGS = ["bg", "en", "ru", "hu"];
+  const MAX_QUESTIONS = 30; // as the server's questionnaire
+  const MAX_PERIOD_DAYS = 400;
+  const SHOWN_LINES = 50; // refused lines listed; the rest counted
   let form, questions, onCreated;
   let said = null; // the last report or refusal, said again in a newly chosen language
 
@@ -30,12 +34,18 @@ window.CampaignForm = (() => {
       el("button", { type: "button", "data-i18n": "cp_f_remove", onclick: () => remove(row) }, t("cp_f_remove")));
     row.querySelector("select").value = seed.kind || "scale";
     questions.append(row);
+    countQuestions();
     return row;
+  }
+
+  function countQuestions() {
+    document.getElementById("cp-add-q").disabled = questions.children.length >= MAX_QUESTIONS;
   }
 
   function remove(row) {
     if (questions.children.length === 1) return; // a questionnaire has a question
     row.remove();
+    countQuestions();
     [...questions.children].forEach((r, i) => { r.querySelector(".n").textContent = `${i + 1}.`; });
     questions.querySelector("input")?.focus();
   }
@@ -55,8 +65,11 @@ window.CampaignForm = (() => {
       const name = { id: "qid", kind: "kind", prompt: "prompt" }[q[2]] || "prompt";
       return [row && row.querySelector(`[name="${name}"]`), t("cp_f_question_n", { n: Number(q[1]) + 1 })];
     }
+    if (path === "questionnaire" || path.startsWith("questionnaire.questions")) {
+      return [questions.querySelector("input"), t("cp_f_questions")]; // all of them: unique ids, how many
+    }
     const top = path.split(".")[0];
-    const name = top === "retry_after_s" ? "retry_min" : top;
+    const name = { retry_after_s: "retry_min", end: "to", start: "from" }[top] || top;
     const input = form.elements[name] || (top === "questionnaire" ? form.elements.language : null);
     const label = input && input.closest("label");
     return [input, label ? label.querySelector("span").textContent : path];
@@ -64,7 +77,7 @@ window.CampaignForm = (() => {
 
   function refused(e, first = true) {
     if (first) said = () => refused(e, false);
-    const fields = (e && e.fields) || [];
+    const fields = (e && e.fields) || (e && e.code === "unknown_calendar" ? [{ path: "calendar" }] : []);
     const named = fields.map((f) => {
       const [input, label] = fieldOf(f.path);
       if (input) input.setAttribute("aria-invalid", "true");
@@ -137,6 +150,15 @@ window.CampaignForm = (() => {
       if (!f.from.value) missing.push(f.from);
       if (!f.to.value) missing.push(f.to);
       if (f.from.value && f.to.value && f.to.value < f.from.value) missing.push(f.to);
+      const { start, end } = f.from.value && f.to.value ? period() : {};
+      if (start && Date.parse(end) - Date.parse(start) > MAX_PERIOD_DAYS * 86400e3 + 3600e3) {
+        missing.push(f.to); // a day with a summer-time change is an hour longer
+      }
+    }
+    const seen = new Set();
+    for (const input of questions.querySelectorAll('[name="qid"]')) {
+      if (seen.has(input.value.trim())) missing.push(input);
+      seen.add(input.value.trim());
     }
     if (!missing.length) return true;
     missing.forEach((i) => i.setAttribute("aria-invalid", "true"));
@@ -155,14 +177,18 @@ window.CampaignForm = (() => {
     said = () => report(campaign, numbers);
     const box = form.querySelector("#cp-report");
     const parts = [t("cp_f_saved", { name: campaign.name })];
-    if (numbers) {
-      parts.push(t("cp_f_numbers_added", { added: numbers.added, merged: numbers.merged, bad: numbers.bad.length }));
-    } else {
+    if (!numbers) {
       parts.push(t("cp_f_numbers_later"));
+    } else if (numbers.added + numbers.merged + numbers.bad.length === 0) {
+      parts.push(t("cp_f_numbers_none"));
+    } else {
+      parts.push(t("cp_f_numbers_added", { added: numbers.added, merged: numbers.merged, bad: numbers.bad.length }));
     }
-    const lines = (numbers ? numbers.bad : []).slice(0, 50).map((b) =>
+    const bad = numbers ? numbers.bad : [];
+    const lines = bad.slice(0, SHOWN_LINES).map((b) =>
       el("li", {}, t("cp_f_bad_line", { line: b.line, text: b.text || "–" }), " ",
         CTI.has(`err_${b.code}`) ? t(`err_${b.code}`) : b.reason));
+    if (bad.length > SHOWN_LINES) lines.push(el("li", {}, t("cp_f_more_lines", { n: bad.length - SHOWN_LINES })));
     box.replaceChildren(el("p", { "data-testid": "created" }, parts.join(" ")),
       lines.length ? el("ul", { "data-testid": "refused-lines" }, lines) : "");
   }
@@ -171,9 +197,9 @@ window.CampaignForm = (() => {
     event.preventDefault();
     form.querySelectorAll('[aria-invalid="true"]').forEach((i) => i.removeAttribute("aria-invalid"));
     form.querySelector("#cp-form-error").textContent = "";
+    if (!checkHere()) return; // what was said of the last save stays
     form.querySelector("#cp-report").replaceChildren();
     said = null;
-    if (!checkHere()) return;
     const button = form.querySelector('button[type="submit"]');
     button.disabled = true;
     let campaign = null;
@@ -187,13 +213,23 @@ window.CampaignForm = (() => {
       questionRow({});
       showSource();
     } catch (e) {
-      const saved = campaign;
-      if (saved) report(saved, null); // saved; its numbers can be given again
+      // The numbers were refused: the new draft goes again, the form keeps everything.
+      const kept = campaign && !(await discard(campaign.id)) ? campaign : null;
+      if (kept) report(kept, null);
       refused(e);
-      if (saved) said = () => { report(saved, null); refused(e, false); };
+      if (kept) said = () => { report(kept, null); refused(e, false); };
     } finally {
       button.disabled = false;
       await onCreated();
+    }
+  }
+
+  async function discard(id) {
+    try {
+      await api("DELETE", `/api/v1/campaigns/${id}`);
+      return true;
+    } catch (_) {
+      return false; // it stays a draft, and is said to be
     }
   }
 

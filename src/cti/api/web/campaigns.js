@@ -8,15 +8,17 @@
   const $ = (id) => document.getElementById(id);
   const OUTCOMES = ["completed", "partial", "no_answer", "busy", "machine", "refused", "opted_out", "failed"];
   const OPEN = ["pending", "calling", "surveying"];
-  const ACTIONS = { draft: ["start"], running: ["pause"], paused: ["resume"], done: [] };
+  const ACTIONS = { draft: ["start", "discard"], running: ["pause"], paused: ["resume"], done: [] };
   await CTI.session();
 
   const label = (key) => el("span", { "data-i18n": key }, t(key));
 
   async function act(campaign, action) {
     $("error").textContent = "";
+    if (action === "discard" && !confirm(t("cp_discard_confirm", { name: campaign.name }))) return;
     try {
-      await api("POST", `/api/v1/campaigns/${campaign.id}/${action}`);
+      if (action === "discard") await api("DELETE", `/api/v1/campaigns/${campaign.id}`);
+      else await api("POST", `/api/v1/campaigns/${campaign.id}/${action}`);
       await load();
     } catch (e) {
       $("error").textContent = CTI.errorText(e);
@@ -42,7 +44,7 @@
       el("button", { type: "button", "data-i18n": `cp_${a}`, onclick: () => act(c, a) }, t(`cp_${a}`)));
     buttons.push(el("button", { type: "button", "data-i18n": "cp_csv", onclick: () => csv(c) }, t("cp_csv")));
     return el("tr", { "data-testid": `campaign-${c.id}` },
-      el("td", {}, c.name),
+      el("td", { class: "cp-name" }, c.name),
       el("td", { "data-testid": "state" }, label(`cp_state_${c.state}`)),
       el("td", { "data-testid": "progress" },
         el("span", { class: "cp-bar", role: "img", "aria-label": `${share} %` }, el("span", { style: `width:${share}%` })),

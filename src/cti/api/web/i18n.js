@@ -1023,7 +1023,10 @@ Object.assign(STRINGS.en, {
   cp_f_numbers_added: "Numbers: {added} added, {merged} already there or repeated, {bad} refused.",
   cp_f_numbers_later: "It has no numbers yet.", cp_f_bad_line: "Line {line} ({text}):",
   cp_lang_bg: "Bulgarian", cp_lang_en: "English", cp_lang_ru: "Russian", cp_lang_hu: "Hungarian",
-  err_too_many_lines: "More lines than a list may have",
+  cp_discard: "Discard", cp_discard_confirm: "Discard the draft “{name}” with its numbers?",
+  cp_f_numbers_none: "The list held no numbers.", cp_f_more_lines: "… and {n} more refused lines",
+  err_list_too_long: "The list has more than 100,000 lines; nothing was added",
+  err_period_too_long: "The period may be at most 400 days",
 });
 Object.assign(STRINGS.bg, {
   cp_new: "Нова анкета", cp_f_name: "Име", cp_f_organisation: "За организацията",
@@ -1044,7 +1047,10 @@ Object.assign(STRINGS.bg, {
   cp_f_numbers_added: "Номера: {added} добавени, {merged} вече налични или повторени, {bad} отказани.",
   cp_f_numbers_later: "Още няма номера.", cp_f_bad_line: "Ред {line} ({text}):",
   cp_lang_bg: "Български", cp_lang_en: "Английски", cp_lang_ru: "Руски", cp_lang_hu: "Унгарски",
-  err_too_many_lines: "Повече редове, отколкото списъкът може да има",
+  cp_discard: "Изтрий", cp_discard_confirm: "Да се изтрие ли черновата „{name}“ с номерата ѝ?",
+  cp_f_numbers_none: "Списъкът не съдържа номера.", cp_f_more_lines: "… и още {n} отказани реда",
+  err_list_too_long: "Списъкът има над 100 000 реда; нищо не е добавено",
+  err_period_too_long: "Периодът може да е най-много 400 дни",
 });
 Object.assign(STRINGS.ru, {
   cp_new: "Новый опрос", cp_f_name: "Название", cp_f_organisation: "Для организации",
@@ -1065,7 +1071,10 @@ Object.assign(STRINGS.ru, {
   cp_f_numbers_added: "Номера: добавлено {added}, уже были или повторялись {merged}, отклонено {bad}.",
   cp_f_numbers_later: "Номеров пока нет.", cp_f_bad_line: "Строка {line} ({text}):",
   cp_lang_bg: "Болгарский", cp_lang_en: "Английский", cp_lang_ru: "Русский", cp_lang_hu: "Венгерский",
-  err_too_many_lines: "Строк больше, чем может быть в списке",
+  cp_discard: "Удалить", cp_discard_confirm: "Удалить черновик «{name}» вместе с номерами?",
+  cp_f_numbers_none: "В списке нет номеров.", cp_f_more_lines: "… и ещё {n} отклонённых строк",
+  err_list_too_long: "В списке больше 100 000 строк; ничего не добавлено",
+  err_period_too_long: "Период может быть не длиннее 400 дней",
 });
 Object.assign(STRINGS.hu, {
   cp_new: "Új felmérés", cp_f_name: "Név", cp_f_organisation: "Szervezet",
@@ -1086,5 +1095,8 @@ Object.assign(STRINGS.hu, {
   cp_f_numbers_added: "Számok: {added} hozzáadva, {merged} már szerepelt vagy ismétlődött, {bad} elutasítva.",
   cp_f_numbers_later: "Még nincs száma.", cp_f_bad_line: "{line}. sor ({text}):",
   cp_lang_bg: "Bolgár", cp_lang_en: "Angol", cp_lang_ru: "Orosz", cp_lang_hu: "Magyar",
-  err_too_many_lines: "Több sor, mint amennyi egy listában lehet",
+  cp_discard: "Elvetés", cp_discard_confirm: "Elveti a(z) „{name}” vázlatot a számaival együtt?",
+  cp_f_numbers_none: "A lista nem tartalmazott számot.", cp_f_more_lines: "… és még {n} elutasított sor",
+  err_list_too_long: "A lista több mint 100 000 soros; semmi sem került be",
+  err_period_too_long: "Az időszak legfeljebb 400 nap lehet",
 });
