@@ -115,7 +115,9 @@ async def test_a_supervisor_writes_a_campaign_on_the_page_and_its_list_is_checke
             # Two questions with one results column: named before anything is sent.
             await second.get_by_label("Column in the results").fill("taste")
             await form.get_by_role("button", name="Save as a draft").click()
-            await expect(error).to_have_text("Check the field: question 2")
+            await expect(error).to_have_text(
+                "Two questions have the same results column · Check the field: question 2"
+            )
             await second.get_by_label("Column in the results").fill("q2")
             # A list the server cannot read: the new draft is not left behind.
             await form.get_by_label("CSV file", exact=True).set_input_files(str(broken))

@@ -145,6 +145,7 @@ window.CampaignForm = (() => {
   function checkHere() {
     const f = form.elements;
     const missing = [...form.querySelectorAll("input, select")].filter((i) => !i.checkValidity());
+    const why = []; // what is wrong beyond a field to check
     if (f.source.value === "file" && !f.file.files.length) missing.push(f.file);
     if (["cases", "calls"].includes(f.source.value)) {
       if (!f.from.value) missing.push(f.from);
@@ -153,11 +154,15 @@ window.CampaignForm = (() => {
       const { start, end } = f.from.value && f.to.value ? period() : {};
       if (start && Date.parse(end) - Date.parse(start) > MAX_PERIOD_DAYS * 86400e3 + 3600e3) {
         missing.push(f.to); // a day with a summer-time change is an hour longer
+        why.push(t("err_period_too_long"));
       }
     }
     const seen = new Set();
     for (const input of questions.querySelectorAll('[name="qid"]')) {
-      if (seen.has(input.value.trim())) missing.push(input);
+      if (seen.has(input.value.trim())) {
+        missing.push(input);
+        why.push(t("cp_f_same_column"));
+      }
       seen.add(input.value.trim());
     }
     if (!missing.length) return true;
@@ -168,7 +173,7 @@ window.CampaignForm = (() => {
       return i.closest("label").querySelector("span").textContent;
     });
     form.querySelector("#cp-form-error").textContent =
-      t("err_field", { field: [...new Set(names)].join(", ") });
+      [...new Set(why), t("err_field", { field: [...new Set(names)].join(", ") })].join(" · ");
     missing[0].focus();
     return false;
   }
