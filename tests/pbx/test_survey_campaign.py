@@ -99,17 +99,25 @@ def keys(digits: str, at_ms: int, press_ms: int = 200, gap_ms: int = 300) -> byt
     return rtp_pcap(packets, seq=at_ms // 20)
 
 
-def survey_citizen(line: Hotline) -> Sipp:
-    """The citizen's phone for the campaign's call (sipp/survey-answer.xml)."""
+def survey_citizen(line: Hotline, presses: tuple[str, ...] = KEYS) -> Sipp:
+    """The citizen's phone for the campaign's call (sipp/survey-answer.xml), keying
+    `presses` (one to three, a question's answer each) and then waiting for the BYE."""
     # "Hello?": a tone, then silence (0xFF is mu-law's zero) going on past AMD's decision.
     (line.run / "survey-greeting.pcap").write_bytes(
         voice(tone_ulaw(440.0, GREETING_S) + b"\xff" * (8000 * 3))
     )
-    for n, digits in enumerate(KEYS, start=1):
+    for n, digits in enumerate(presses, start=1):
         at_ms = FIRST_MS + (n - 1) * EVERY_MS
         (line.run / f"survey-keys-{n}.pcap").write_bytes(keys(digits, at_ms))
     scenario = line.run / "survey-answer.xml"
     text = (SCENARIOS / "survey-answer.xml").read_text()
+    for n in range(len(presses) + 1, 4):  # fewer keys: their steps go
+        step = (
+            '  <pause milliseconds="EVERY_MS"/>\n'
+            f'  <nop><action><exec play_pcap_audio="KEY{n}_FILE"/></action></nop>\n'
+        )
+        assert step in text, step
+        text = text.replace(step, "")
     for key, value in (
         ("ANSWER_MS", "1000"),
         ("GREETING_FILE", "survey-greeting.pcap"),
@@ -125,48 +133,51 @@ def survey_citizen(line: Hotline) -> Sipp:
     return trunk_phone(line, "survey-citizen", scenario, echo=False)
 
 
+async def started(line: Hotline, name: str) -> tuple[int, str]:
+    """A campaign of one number, PHONE, created, filled and started over REST by the
+    supervisor: (its id, its path)."""
+    spec = {"name": name, "questionnaire": QUESTIONNAIRE, "max_attempts": 1, "lines": 1}
+    status, created = await rest(line, "POST", "/api/v1/campaigns", "boss", spec)
+    assert status == 201, created
+    path = f"/api/v1/campaigns/{created['id']}"
+    assert line.session is not None
+    headers = {"Authorization": f"Bearer {line.tokens['boss']}"}
+    async with line.session.post(
+        f"{line.base}{path}/numbers", data=f"phone\n{PHONE}\n", headers=headers
+    ) as r:
+        uploaded = (r.status, await r.json())
+    assert uploaded[0] == 200, uploaded
+    assert uploaded[1]["added"] == 1, uploaded
+    status, moved = await rest(line, "POST", f"{path}/start", "boss")
+    assert (status, moved.get("state")) == (200, "running"), moved
+    return int(created["id"]), path
+
+
+async def settled(line: Hotline, cid: int) -> list[dict[str, object]]:
+    """The campaign's numbers once none is waiting or being called (15 s at most)."""
+
+    async def final() -> list[dict[str, object]]:
+        rows = await line.rows("SELECT * FROM campaign_numbers WHERE campaign_id = $1", cid)
+        busy = ("pending", "calling", "surveying")
+        return rows if rows and rows[0]["status"] not in busy else []
+
+    await poll(final, 15)
+    return await line.rows("SELECT * FROM campaign_numbers WHERE campaign_id = $1", cid)
+
+
 async def test_a_survey_campaign_calls_a_citizen_who_answers_the_questionnaire(
     db_url: str,
 ) -> None:
     people = agents({"ready": False}, {"ready": False}, {"ready": False})
     async with hotline(db_url, people) as line:
         citizen = survey_citizen(line)
-        spec = {
-            "name": "Quality of services 2026",
-            "questionnaire": QUESTIONNAIRE,
-            "max_attempts": 1,
-            "lines": 1,
-        }
-        status, created = await rest(line, "POST", "/api/v1/campaigns", "boss", spec)
-        assert status == 201, created
-        path = f"/api/v1/campaigns/{created['id']}"
-        assert line.session is not None
-        headers = {"Authorization": f"Bearer {line.tokens['boss']}"}
-        async with line.session.post(
-            f"{line.base}{path}/numbers", data=f"phone\n{PHONE}\n", headers=headers
-        ) as r:
-            uploaded = (r.status, await r.json())
-        assert uploaded[0] == 200, uploaded
-        assert uploaded[1]["added"] == 1, uploaded
-        status, started = await rest(line, "POST", f"{path}/start", "boss")
-        assert (status, started.get("state")) == (200, "running"), started
+        cid, path = await started(line, "Quality of services 2026")
         try:
             exit_code: int | None = citizen.wait(90)
         except subprocess.TimeoutExpired:
             exit_code = None
         await line.settle()
-
-        async def final() -> list[dict[str, object]]:
-            rows = await line.rows(
-                "SELECT * FROM campaign_numbers WHERE campaign_id = $1", created["id"]
-            )
-            busy = ("pending", "calling", "surveying")
-            return rows if rows and rows[0]["status"] not in busy else []
-
-        await poll(final, 15)
-        numbers = await line.rows(
-            "SELECT * FROM campaign_numbers WHERE campaign_id = $1", created["id"]
-        )
+        numbers = await settled(line, cid)
         nids = [n["id"] for n in numbers]
         attempts = await line.rows(
             "SELECT * FROM campaign_attempts WHERE number_id = ANY($1) ORDER BY id", nids
@@ -240,4 +251,61 @@ async def test_a_survey_campaign_calls_a_citizen_who_answers_the_questionnaire(
     )
     m.equal(questions.get("service", {}).get("mean"), 4.0, "results: the scale's mean")
     print(f"\nAMD: {amd}; AGI: {agi}; From: {shown}; CEL digits: {keyed}")
+    assert not m.found, str(m)
+
+
+async def test_a_citizen_who_keys_9_is_never_called_again_by_any_campaign(db_url: str) -> None:
+    """Opt-out on the real Asterisk: 9 keyed on the first question ends the call with the
+    "you will not be called again" prompt (Asterisk hangs up), the number is kept in
+    `survey_opt_outs`, and a second campaign with the same number closes it `opted_out`
+    without a call: one INVITE to the trunk in all."""
+    people = agents({"ready": False}, {"ready": False}, {"ready": False})
+    async with hotline(db_url, people) as line:
+        citizen = survey_citizen(line, ("9",))
+        first, _ = await started(line, "Quality of services 2026")
+        try:
+            exit_code: int | None = citizen.wait(60)
+        except subprocess.TimeoutExpired:
+            exit_code = None
+        await line.settle()
+        numbers = await settled(line, first)
+        opted = await line.rows("SELECT phone, campaign_id FROM survey_opt_outs")
+        answers = await line.rows("SELECT * FROM campaign_answers")
+        second, _ = await started(line, "Health care 2026")
+        again = await settled(line, second)
+        attempts = await line.rows(
+            "SELECT n.campaign_id, a.outcome FROM campaign_attempts a"
+            " JOIN campaign_numbers n ON n.id = a.number_id ORDER BY a.id"
+        )
+        cel = Cel(line.asterisk.cel_file)
+        messages = citizen.messages()
+        errors = citizen.errors()
+    m = Findings()
+    m.equal(exit_code, 0, f"the citizen's sipp exit code (errors: {errors[-1500:]!r})")
+    m.check(f"INVITE sip:{E164}@" in messages, "the citizen's phone got no INVITE for his number")
+    trunks = cel.channels("PJSIP/trunk-")
+    m.equal(len(trunks), 1, f"CEL: calls out through the trunk, both campaigns: {trunks}")
+    trunk = trunks[0] if trunks else ""
+    surveyed = [r for r in cel.rows if r.channel == trunk and r.context == "cti-survey-call"]
+    keyed = [str(r.extra.get("digit")) for r in surveyed if r.kind == "DTMF"]
+    m.equal(keyed, ["9"], "CEL: the digits Asterisk heard in [cti-survey-call]")
+    m.check(
+        bool(trunk) and cel.hangup_source(trunk) != trunk,
+        f"CEL: the citizen hung up (source {cel.hangup_source(trunk)!r}): Asterisk did not"
+        " end the call after the opt-out",
+    )
+    m.equal(
+        [(n["phone"], n["status"], n["last_outcome"], n["attempts"]) for n in numbers],
+        [(E164, "opted_out", "opted_out", 1)],
+        "the first campaign's number",
+    )
+    m.equal(opted, [{"phone": E164, "campaign_id": first}], "survey_opt_outs")
+    m.equal(answers, [], "no answer stored for the opt-out key")
+    m.equal(
+        [(n["phone"], n["status"], n["attempts"]) for n in again],
+        [(E164, "opted_out", 0)],
+        "the second campaign's number: closed without a call",
+    )
+    m.equal(attempts, [{"campaign_id": first, "outcome": "opted_out"}], "campaign_attempts")
+    print(f"\nCEL digits: {keyed}; trunk calls: {len(trunks)}")
     assert not m.found, str(m)
