@@ -99,12 +99,15 @@ def keys(digits: str, at_ms: int, press_ms: int = 200, gap_ms: int = 300) -> byt
     return rtp_pcap(packets, seq=at_ms // 20)
 
 
-def survey_citizen(line: Hotline, presses: tuple[str, ...] = KEYS) -> Sipp:
-    """The citizen's phone for the campaign's call (sipp/survey-answer.xml), keying
-    `presses` (one to three, a question's answer each) and then waiting for the BYE."""
+def survey_citizen(
+    line: Hotline, presses: tuple[str, ...] = KEYS, greeting_s: float = GREETING_S
+) -> Sipp:
+    """The citizen's phone for the campaign's call (sipp/survey-answer.xml): says a
+    greeting of `greeting_s`, keys `presses` (none to three, a question's answer each)
+    and waits for the BYE."""
     # "Hello?": a tone, then silence (0xFF is mu-law's zero) going on past AMD's decision.
     (line.run / "survey-greeting.pcap").write_bytes(
-        voice(tone_ulaw(440.0, GREETING_S) + b"\xff" * (8000 * 3))
+        voice(tone_ulaw(440.0, greeting_s) + b"\xff" * (8000 * 3))
     )
     for n, digits in enumerate(presses, start=1):
         at_ms = FIRST_MS + (n - 1) * EVERY_MS
@@ -112,8 +115,9 @@ def survey_citizen(line: Hotline, presses: tuple[str, ...] = KEYS) -> Sipp:
     scenario = line.run / "survey-answer.xml"
     text = (SCENARIOS / "survey-answer.xml").read_text()
     for n in range(len(presses) + 1, 4):  # fewer keys: their steps go
+        wait = "FIRST_MS" if n == 1 else "EVERY_MS"
         step = (
-            '  <pause milliseconds="EVERY_MS"/>\n'
+            f'  <pause milliseconds="{wait}"/>\n'
             f'  <nop><action><exec play_pcap_audio="KEY{n}_FILE"/></action></nop>\n'
         )
         assert step in text, step
@@ -308,4 +312,49 @@ async def test_a_citizen_who_keys_9_is_never_called_again_by_any_campaign(db_url
     )
     m.equal(attempts, [{"campaign_id": first, "outcome": "opted_out"}], "campaign_attempts")
     print(f"\nCEL digits: {keyed}; trunk calls: {len(trunks)}")
+    assert not m.found, str(m)
+
+
+async def test_an_answering_machine_hears_no_questionnaire_and_is_not_counted_answered(
+    db_url: str,
+) -> None:
+    """A long greeting (3 s, as a machine's "you have reached ..."): Asterisk's `AMD()`
+    says MACHINE, the questionnaire does not run, Asterisk hangs up; the attempt is
+    `machine` and, the only attempt allowed, the number ends `failed`."""
+    people = agents({"ready": False}, {"ready": False}, {"ready": False})
+    async with hotline(db_url, people) as line:
+        citizen = survey_citizen(line, (), greeting_s=3.0)
+        cid, _ = await started(line, "Quality of services 2026")
+        try:
+            exit_code: int | None = citizen.wait(60)
+        except subprocess.TimeoutExpired:
+            exit_code = None
+        await line.settle()
+        numbers = await settled(line, cid)
+        attempts = await line.rows("SELECT outcome FROM campaign_attempts ORDER BY id")
+        answers = await line.rows("SELECT * FROM campaign_answers")
+        cel = Cel(line.asterisk.cel_file)
+        log = line.asterisk.log_text()
+        errors = citizen.errors()
+    m = Findings()
+    m.equal(exit_code, 0, f"the citizen's sipp exit code (errors: {errors[-1500:]!r})")
+    trunks = cel.channels("PJSIP/trunk-")
+    m.equal(len(trunks), 1, f"CEL: calls out through the trunk: {trunks}")
+    trunk = trunks[0] if trunks else ""
+    m.check(cel.first("ANSWER", trunk) is not None, "CEL: the machine's leg never answered")
+    m.check(
+        bool(trunk) and cel.hangup_source(trunk) != trunk,
+        f"CEL: the machine hung up (source {cel.hangup_source(trunk)!r}), not Asterisk",
+    )
+    amd = re.findall(r"AMD: Channel \[[^\]]*\]\. ([A-Z]+)\b", log)
+    # app_amd logs a machine as "ANSWERING MACHINE: <why>" (AMDSTATUS=MACHINE).
+    m.check(amd == ["ANSWERING"], f"Asterisk's log: AMD's verdicts {amd}")
+    m.equal(attempts, [{"outcome": "machine"}], "campaign_attempts")
+    m.equal(answers, [], "no answer stored")
+    m.equal(
+        [(n["status"], n["last_outcome"], n["attempts"]) for n in numbers],
+        [("failed", "machine", 1)],
+        "the number after its only attempt",
+    )
+    print(f"\nAMD: {amd}")
     assert not m.found, str(m)
