@@ -358,3 +358,43 @@ async def test_an_answering_machine_hears_no_questionnaire_and_is_not_counted_an
     )
     print(f"\nAMD: {amd}")
     assert not m.found, str(m)
+
+
+async def test_a_busy_citizen_is_recorded_busy_not_surveyed(db_url: str) -> None:
+    """The citizen's phone answers the INVITE with 486 Busy Here: Asterisk's Originate
+    fails with reason 5, the attempt is `busy` and, the only attempt allowed, the number
+    ends `failed`; no call reached the questionnaire."""
+    people = agents({"ready": False}, {"ready": False}, {"ready": False})
+    async with hotline(db_url, people) as line:
+        citizen = trunk_phone(line, "survey-busy", SCENARIOS / "survey-busy.xml", echo=False)
+        cid, _ = await started(line, "Quality of services 2026")
+        try:
+            exit_code: int | None = citizen.wait(60)
+        except subprocess.TimeoutExpired:
+            exit_code = None
+        await line.settle()
+        numbers = await settled(line, cid)
+        attempts = await line.rows("SELECT outcome FROM campaign_attempts ORDER BY id")
+        cel = Cel(line.asterisk.cel_file)
+        messages = citizen.messages()
+        errors = citizen.errors()
+        told = line.cti_events("campaigns.not_answered")
+    print(f"\nthe runner was told: {told}")
+    m = Findings()
+    m.equal(exit_code, 0, f"the citizen's sipp exit code (errors: {errors[-1500:]!r})")
+    m.check(f"INVITE sip:{E164}@" in messages, "the citizen's phone got no INVITE for his number")
+    trunks = cel.channels("PJSIP/trunk-")
+    m.equal(len(trunks), 1, f"CEL: calls out through the trunk: {trunks}")
+    trunk = trunks[0] if trunks else ""
+    m.check(cel.first("ANSWER", trunk) is None, "CEL: the busy leg answered")
+    surveyed = [r for r in cel.rows if r.context == "cti-survey-call"]
+    m.equal(surveyed, [], "CEL: a busy call reached [cti-survey-call]")
+    # Asterisk's OriginateResponse says Reason 0 for the 486; the channel's Hangup, 17.
+    m.equal([t.get("reason") for t in told], [5], "the Originate's reason, as the CTI took it")
+    m.equal(attempts, [{"outcome": "busy"}], "campaign_attempts")
+    m.equal(
+        [(n["status"], n["last_outcome"], n["attempts"]) for n in numbers],
+        [("failed", "busy", 1)],
+        "the number after its only attempt",
+    )
+    assert not m.found, str(m)

@@ -29,6 +29,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 
+from cti.ami.causes import HangupCauses
 from cti.ami.errors import (
     AmiActionError,
     AmiConnectError,
@@ -211,6 +212,7 @@ class AmiClient:
         self.state: State = "disconnected"
         self.connects = 0  # successful logins, first one included
         self.banner = ""
+        self.hangup_causes = HangupCauses()  # for Originates that fail without a reason
         self.last_error: str | None = None  # why the link is down, while it is
         # When the last bytes came from Asterisk (perf_counter_ns): the start of the
         # CTI's own share of a screen-pop in `cti bench api`; costs one clock read.
@@ -433,6 +435,7 @@ class AmiClient:
     # --- events and actions ---------------------------------------------------------------
 
     def deliver(self, raw: RawMessage) -> None:
+        self.hangup_causes.note(raw.headers)
         try:
             self._on_event(raw)
         except Exception:  # a bug in a consumer must not kill the connection
@@ -479,8 +482,10 @@ class AmiClient:
             raise AmiActionError(name, _error_text(first))
         last = result[-1] if isinstance(result, list) else result
         if last.get("Event") == "OriginateResponse" and last.get("Response") != "Success":
-            code = int(last.get("Reason") or 0)
-            raise OriginateFailed(code, ORIGINATE_REASONS.get(code, "failed"), last.get("Channel"))
+            # Asterisk may not say why: the originated channel may (cti.ami.causes).
+            code, cause = await self.hangup_causes.refine(last, fields.get("ChannelId"))
+            reason = ORIGINATE_REASONS.get(code, "failed")
+            raise OriginateFailed(code, reason, last.get("Channel"), cause)
         return result
 
 

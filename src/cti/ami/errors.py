@@ -51,8 +51,12 @@ class OriginateFailed(AmiActionError):
 
     code = "originate_failed"
 
-    def __init__(self, reason_code: int, reason: str, channel: str) -> None:
-        super().__init__("Originate", f"{channel}: {reason} (Reason {reason_code})")
+    def __init__(
+        self, reason_code: int, reason: str, channel: str, cause: int | None = None
+    ) -> None:
+        told = f", cause {cause}" if cause is not None else ""
+        super().__init__("Originate", f"{channel}: {reason} (Reason {reason_code}{told})")
         self.reason_code = reason_code
         self.reason = reason
         self.channel = channel
+        self.cause = cause  # the channel's hang-up cause (Q.850), when it was asked for

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -146,6 +147,9 @@ class CampaignRunner:
                 {
                     "Action": "Originate",
                     "Channel": f"PJSIP/{number['phone']}@trunk",
+                    # Named, so that a failure Asterisk gives no reason for (a busy
+                    # phone: Reason 0) is told by the channel's hang-up cause.
+                    "ChannelId": f"cti-survey-{nid}-{secrets.token_hex(4)}",
                     "Context": SURVEY_CONTEXT,
                     "Exten": "s",
                     "Priority": "1",
@@ -157,7 +161,9 @@ class CampaignRunner:
                 timeout=self.ring_s + 30,
             )
         except OriginateFailed as exc:
-            await self._record(nid, _NOT_ANSWERED.get(exc.reason_code, "failed"))
+            outcome = _NOT_ANSWERED.get(exc.reason_code, "failed")
+            log.info("campaigns.not_answered", number=nid, reason=exc.reason_code, outcome=outcome)
+            await self._record(nid, outcome)
             return
         except AmiError as exc:
             log.warning("campaigns.originate_failed", number=nid, error=str(exc))

@@ -364,6 +364,7 @@ class SimAmiServer:
             variables,
             done,
             action.get("CallerID", ""),
+            action.get("ChannelId") or None,
         )
 
     def _list(

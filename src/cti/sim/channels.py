@@ -84,8 +84,9 @@ class Switch:
         exten: str,
         linkedid: str | None = None,
         state: int = 0,
+        uniqueid: str | None = None,  # an Originate's ChannelId
     ) -> Channel:
-        uid = f"{self.boot}.{next(self._ids)}"
+        uid = uniqueid or f"{self.boot}.{next(self._ids)}"
         name = f"{tech_name}-{next(self._chan_seq):08x}"
         ch = Channel(name, uid, linkedid or uid, caller_num, caller_name, context, exten, state)
         self.channels[name] = ch

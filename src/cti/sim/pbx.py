@@ -306,17 +306,18 @@ class SimPbx:
         variables: dict[str, str],
         done: Callable[[Channel, int], None],
         caller_id: str = "",
+        channel_id: str | None = None,
     ) -> None:
         """Originate to an agent phone; on answer it runs `context` (`cti-callback`
         dials the citizen in CTI_CALLBACK_NUMBER back). `done(channel, reason)` gets
         the OriginateResponse reason (4 answered, 3 no answer, 1 unreachable, 5 busy)."""
         if context == SURVEY_CALL:  # a survey campaign calls a citizen through the trunk
-            self.survey_calls.originate(endpoint_channel, variables, done, caller_id)
+            self.survey_calls.originate(endpoint_channel, variables, done, caller_id, channel_id)
             return
         sw = self.switch
         tech, _, name = endpoint_channel.partition("/")
         endpoint = self.endpoints.get(name)
-        ch = sw.new_channel(f"PJSIP/{name}", name, name, context, exten)
+        ch = sw.new_channel(f"PJSIP/{name}", name, name, context, exten, uniqueid=channel_id)
         ch.endpoint = endpoint
         for key, value in variables.items():
             sw.setvar(ch, key, value)

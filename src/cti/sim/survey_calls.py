@@ -61,6 +61,7 @@ class SurveyCalls:
         variables: dict[str, str],
         done: Callable[[Channel, int], None],
         caller_id: str = "",
+        channel_id: str | None = None,
     ) -> None:
         """`Originate PJSIP/<number>@trunk` into `[cti-survey-call]`; `caller_id` is the
         Originate's CallerID (what the citizen's phone shows)."""
@@ -69,12 +70,14 @@ class SurveyCalls:
         self.placed.append(number)
         self.shown[number] = caller_id
         profile = self.citizens.get(number, SurveyCitizen(answers=False))
-        ch = sw.new_channel("PJSIP/trunk", number, "<unknown>", SURVEY_CALL, "s")
+        ch = sw.new_channel(
+            "PJSIP/trunk", number, "<unknown>", SURVEY_CALL, "s", uniqueid=channel_id
+        )
         for key, value in variables.items():
             sw.setvar(ch, key, value)
-        if profile.busy:
+        if profile.busy:  # 486 Busy Here: Asterisk 22 says Reason 0; the Hangup says 17
             sw.finish(ch, 17)
-            done(ch, 5)
+            done(ch, 0)
             return
         self.up += 1
         self.most_up = max(self.most_up, self.up)
