@@ -236,6 +236,11 @@ async def test_a_long_list_is_taken_whole_or_refused_whole_and_a_draft_can_be_di
 
         status, up = await w.call("POST", path, "supervisor", data=pieces("\n".join(lines)))
         assert (status, up["added"], up["merged"], up["bad"]) == (200, 100_000, 0, [])
+        # Many bad lines: the first 1,000 listed, all counted.
+        junk = "\n".join(f"x{n}" for n in range(1500))
+        status, up = await w.call("POST", path, "supervisor", data=junk)
+        assert (status, len(up["bad"]), up["bad_total"]) == (200, 1000, 1500)
+        assert up["bad"][-1]["line"] == 1000
         # One line more: refused whole, nothing of it added.
         more = "\n".join([*lines[:50_000], *(f"+3598887{n:05d}" for n in range(50_001))])
         status, err = await w.call("POST", path, "supervisor", data=pieces(more))
@@ -357,6 +362,11 @@ def test_a_list_too_long_is_refused_whole() -> None:
     lines = [f"+3598886{n:05d}" for n in range(MAX_UPLOAD_LINES)]
     numbers, bad, _ = parse_list("phone\n" + "\n".join(lines))  # a header besides: taken
     assert (len(numbers), bad) == (MAX_UPLOAD_LINES, [])
-    with pytest.raises(StoreError) as refused:
-        parse_list("\n".join([*lines, "+359888700000", "+359888700001"]))
+    with pytest.raises(StoreError) as refused:  # a header and one line too many
+        parse_list("phone\n" + "\n".join([*lines, "+359888700000"]))
     assert refused.value.code == "list_too_long"
+    numbers, _, _ = parse_list("\n".join(lines) + "\n\n ,x\n")  # empty lines do not count
+    assert len(numbers) == MAX_UPLOAD_LINES
+    with pytest.raises(StoreError) as refused:  # a field longer than the CSV reader takes
+        parse_list("+359888700000\n" + '"' + "1" * 200_000 + '"\n')
+    assert refused.value.code == "bad_list"

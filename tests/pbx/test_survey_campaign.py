@@ -362,7 +362,8 @@ async def test_an_answering_machine_hears_no_questionnaire_and_is_not_counted_an
 
 async def test_a_busy_citizen_is_recorded_busy_not_surveyed(db_url: str) -> None:
     """The citizen's phone answers the INVITE with 486 Busy Here: Asterisk's Originate
-    fails with reason 5, the attempt is `busy` and, the only attempt allowed, the number
+    fails with Reason 0, the CTI takes busy (5) from the channel's hang-up cause 17
+    (cti.ami.causes), the attempt is `busy` and, the only attempt allowed, the number
     ends `failed`; no call reached the questionnaire."""
     people = agents({"ready": False}, {"ready": False}, {"ready": False})
     async with hotline(db_url, people) as line:

@@ -101,10 +101,14 @@ class Conn:
         # aiohttp may end its close at once, closing the transport with frames still in
         # its buffer (the close frame last): they go out as the client reads, within
         # what is left of the grace; cutting now would lose the close frame.
-        while done is not None and transport.get_write_buffer_size() > 0:
-            if loop.time() >= deadline:
-                break
-            await asyncio.sleep(0.02)
+        try:
+            while done is not None and transport.get_write_buffer_size() > 0:
+                if loop.time() >= deadline:
+                    break
+                await asyncio.sleep(0.02)
+        except asyncio.CancelledError:  # the connection is being ended: cut, not left open
+            transport.abort()
+            raise
         if done is None or transport.get_write_buffer_size() > 0:
             transport.abort()
 

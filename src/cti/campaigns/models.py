@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -162,27 +163,40 @@ class BadLine:
     code: str = "bad_phone"  # the reason's stable code, for a page to say it in its language
 
 
+def _rows(rows: Iterable[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    """The CSV's rows with their line numbers; a row the reader cannot take (a field
+    longer than its limit) refuses the list (StoreError `bad_list`)."""
+    n = 0
+    try:
+        for n, row in enumerate(rows, start=1):
+            yield n, row
+    except csv.Error as exc:
+        raise StoreError("bad_list", f"line {n + 1} cannot be read: {exc}") from None
+
+
 def parse_list(text: str) -> tuple[list[str], list[BadLine], int]:
     """A CSV of numbers (the first column; a header line without digits is skipped):
     the numbers in E.164 in order, the bad lines with their reason, and how many
-    duplicates were merged. A list longer than MAX_UPLOAD_LINES is refused whole
+    duplicates were merged. A list of more than MAX_UPLOAD_LINES lines that hold something
+    (a header besides) is refused whole
     (StoreError `list_too_long`): a part of it would be a campaign nobody asked for."""
     numbers: list[str] = []
     seen: set[str] = set()
     bad: list[BadLine] = []
     merged = 0
     rows = csv.reader(io.StringIO(text))
-    header = 0
-    for n, row in enumerate(rows, start=1):
-        if n > MAX_UPLOAD_LINES + header:  # a header line besides
-            raise StoreError(
-                "list_too_long", f"a list has at most {MAX_UPLOAD_LINES} lines; nothing was added"
-            )
+    header, lines = 0, 0
+    for n, row in _rows(rows):
         # The first column, also of a list saved with ";" or tabs (spreadsheets in many
         # locales): no phone number holds either.
         cell = re.split(r"[;\t]", row[0], maxsplit=1)[0].strip() if row else ""
         if not cell:
             continue
+        lines += 1
+        if lines > MAX_UPLOAD_LINES + header:  # a header line besides
+            raise StoreError(
+                "list_too_long", f"a list has at most {MAX_UPLOAD_LINES} lines; nothing was added"
+            )
         if n == 1 and not any(c.isdigit() for c in cell):
             header = 1
             continue

@@ -115,7 +115,8 @@ async def discard(conn: Any, cid: int) -> None:
 
 
 async def _editable(conn: Any, cid: int) -> None:
-    state = await conn.fetchval("SELECT state FROM campaigns WHERE id = $1", cid)
+    """In the caller's transaction: the campaign stays (a discard waits) until it ends."""
+    state = await conn.fetchval("SELECT state FROM campaigns WHERE id = $1 FOR SHARE", cid)
     if state is None:
         raise StoreError("campaign_not_found", f"no campaign {cid}")
     if state == "done":
@@ -124,14 +125,15 @@ async def _editable(conn: Any, cid: int) -> None:
 
 async def add_numbers(conn: Any, cid: int, phones: list[str]) -> tuple[int, int]:
     """Numbers of an uploaded list; returns (added, merged with ones already there)."""
-    await _editable(conn, cid)
-    added = await conn.fetchval(
-        "WITH ins AS (INSERT INTO campaign_numbers (campaign_id, phone)"
-        " SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING 1)"
-        " SELECT count(*) FROM ins",
-        cid,
-        phones,
-    )
+    async with conn.transaction():
+        await _editable(conn, cid)
+        added = await conn.fetchval(
+            "WITH ins AS (INSERT INTO campaign_numbers (campaign_id, phone)"
+            " SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING 1)"
+            " SELECT count(*) FROM ins",
+            cid,
+            phones,
+        )
     return int(added), len(phones) - int(added)
 
 
@@ -147,41 +149,44 @@ async def add_from(
     """The citizens of the cases (`cases`, by creation) or calls (`calls`, by arrival)
     of a period, of a topic (and its sub-topics) and organisation; one row a number (its
     latest case or call, for results per topic and organisation)."""
-    await _editable(conn, cid)
-    if source == "cases":
-        select = (
-            "SELECT DISTINCT ON (x.phone) x.phone, x.id AS case_id, NULL::text AS iid,"
-            " x.topic, coalesce(x.organisation, t.organisation) AS org"
-            " FROM cases x LEFT JOIN topics t ON t.code = x.topic"
-            " WHERE x.phone IS NOT NULL AND x.created_at >= $2 AND x.created_at < $3"
+    async with conn.transaction():
+        await _editable(conn, cid)
+        if source == "cases":
+            select = (
+                "SELECT DISTINCT ON (x.phone) x.phone, x.id AS case_id, NULL::text AS iid,"
+                " x.topic, coalesce(x.organisation, t.organisation) AS org"
+                " FROM cases x LEFT JOIN topics t ON t.code = x.topic"
+                " WHERE x.phone IS NOT NULL AND x.created_at >= $2 AND x.created_at < $3"
+            )
+        else:
+            select = (
+                "SELECT DISTINCT ON (x.caller_number) x.caller_number AS phone,"
+                " NULL::bigint AS case_id, x.id AS iid, x.topic, t.organisation AS org"
+                " FROM interactions x LEFT JOIN topics t ON t.code = x.topic"
+                " WHERE x.caller_number ~ '^\\+[1-9][0-9]{6,14}$'"
+                " AND x.arrived_at >= $2 AND x.arrived_at < $3"
+            )
+        order = (
+            "x.phone, x.created_at DESC"
+            if source == "cases"
+            else "x.caller_number, x.arrived_at DESC"
         )
-    else:
-        select = (
-            "SELECT DISTINCT ON (x.caller_number) x.caller_number AS phone,"
-            " NULL::bigint AS case_id, x.id AS iid, x.topic, t.organisation AS org"
-            " FROM interactions x LEFT JOIN topics t ON t.code = x.topic"
-            " WHERE x.caller_number ~ '^\\+[1-9][0-9]{6,14}$'"
-            " AND x.arrived_at >= $2 AND x.arrived_at < $3"
+        row = await conn.fetchrow(
+            f"WITH src AS ({select}"
+            " AND ($4::text IS NULL OR x.topic = $4 OR x.topic LIKE $4 || '.%')"
+            " AND ($5::text IS NULL OR coalesce(t.organisation, '') = $5"
+            + (" OR x.organisation = $5" if source == "cases" else "")
+            + f") ORDER BY {order}),"
+            " ins AS (INSERT INTO campaign_numbers (campaign_id, phone, case_id, interaction_id,"
+            " topic, organisation) SELECT $1, phone, case_id, iid, topic, org FROM src"
+            " ON CONFLICT DO NOTHING RETURNING 1)"
+            " SELECT (SELECT count(*) FROM ins) AS added, (SELECT count(*) FROM src) AS found",
+            cid,
+            start,
+            end,
+            topic,
+            organisation,
         )
-    order = (
-        "x.phone, x.created_at DESC" if source == "cases" else "x.caller_number, x.arrived_at DESC"
-    )
-    row = await conn.fetchrow(
-        f"WITH src AS ({select}"
-        " AND ($4::text IS NULL OR x.topic = $4 OR x.topic LIKE $4 || '.%')"
-        " AND ($5::text IS NULL OR coalesce(t.organisation, '') = $5"
-        + (" OR x.organisation = $5" if source == "cases" else "")
-        + f") ORDER BY {order}),"
-        " ins AS (INSERT INTO campaign_numbers (campaign_id, phone, case_id, interaction_id,"
-        " topic, organisation) SELECT $1, phone, case_id, iid, topic, org FROM src"
-        " ON CONFLICT DO NOTHING RETURNING 1)"
-        " SELECT (SELECT count(*) FROM ins) AS added, (SELECT count(*) FROM src) AS found",
-        cid,
-        start,
-        end,
-        topic,
-        organisation,
-    )
     return int(row["added"]), int(row["found"]) - int(row["added"])
 
 

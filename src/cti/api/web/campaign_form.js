@@ -13,6 +13,7 @@ window.CampaignForm = (() => {
   const MAX_QUESTIONS = 30; // as the server's questionnaire
   const MAX_PERIOD_DAYS = 400;
   const SHOWN_LINES = 50; // refused lines listed; the rest counted
+  const MAX_LIST_BYTES = 4 * 1024 * 1024; // as the server's
   let form, questions, onCreated;
   let said = null; // the last report or refusal, said again in a newly chosen language
 
@@ -29,7 +30,7 @@ window.CampaignForm = (() => {
       el("label", {}, el("span", { "data-i18n": "cp_f_kind" }, t("cp_f_kind")),
         el("select", { name: "kind" }, KINDS.map((k) => option(k, `cp_kind_${k}`)))),
       el("label", {}, el("span", { "data-i18n": "cp_f_prompt" }, t("cp_f_prompt")),
-        el("input", { name: "prompt", required: true, maxlength: 100, value: seed.prompt || "",
+        el("input", { name: "prompt", required: true, maxlength: 120, value: seed.prompt || "",
           placeholder: "cti/survey-service", autocomplete: "off" })),
       el("button", { type: "button", "data-i18n": "cp_f_remove", onclick: () => remove(row) }, t("cp_f_remove")));
     row.querySelector("select").value = seed.kind || "scale";
@@ -129,7 +130,7 @@ window.CampaignForm = (() => {
         headers: { Authorization: `Bearer ${CTI.token()}`, "Content-Type": "text/csv" },
         body: await file.text(),
       });
-      const data = await r.json();
+      const data = await r.json().catch(() => ({ code: r.status === 413 ? "list_too_large" : "" }));
       if (!r.ok) throw data;
       return data;
     }
@@ -147,6 +148,10 @@ window.CampaignForm = (() => {
     const missing = [...form.querySelectorAll("input, select")].filter((i) => !i.checkValidity());
     const why = []; // what is wrong beyond a field to check
     if (f.source.value === "file" && !f.file.files.length) missing.push(f.file);
+    if (f.source.value === "file" && f.file.files.length && f.file.files[0].size > MAX_LIST_BYTES) {
+      missing.push(f.file);
+      why.push(t("err_list_too_large"));
+    }
     if (["cases", "calls"].includes(f.source.value)) {
       if (!f.from.value) missing.push(f.from);
       if (!f.to.value) missing.push(f.to);
@@ -184,19 +189,23 @@ window.CampaignForm = (() => {
     const parts = [t("cp_f_saved", { name: campaign.name })];
     if (!numbers) {
       parts.push(t("cp_f_numbers_later"));
-    } else if (numbers.added + numbers.merged + numbers.bad.length === 0) {
+    } else if (numbers.added + numbers.merged + refusedCount(numbers) === 0) {
       parts.push(t("cp_f_numbers_none"));
     } else {
-      parts.push(t("cp_f_numbers_added", { added: numbers.added, merged: numbers.merged, bad: numbers.bad.length }));
+      parts.push(t("cp_f_numbers_added", { added: numbers.added, merged: numbers.merged, bad: refusedCount(numbers) }));
     }
     const bad = numbers ? numbers.bad : [];
+    const more = numbers ? refusedCount(numbers) - Math.min(bad.length, SHOWN_LINES) : 0;
     const lines = bad.slice(0, SHOWN_LINES).map((b) =>
       el("li", {}, t("cp_f_bad_line", { line: b.line, text: b.text || "–" }), " ",
         CTI.has(`err_${b.code}`) ? t(`err_${b.code}`) : b.reason));
-    if (bad.length > SHOWN_LINES) lines.push(el("li", {}, t("cp_f_more_lines", { n: bad.length - SHOWN_LINES })));
+    if (more > 0) lines.push(el("li", {}, t("cp_f_more_lines", { n: more })));
     box.replaceChildren(el("p", { "data-testid": "created" }, parts.join(" ")),
       lines.length ? el("ul", { "data-testid": "refused-lines" }, lines) : "");
   }
+
+  // The reply lists the first refused lines; `bad_total` counts them all.
+  const refusedCount = (numbers) => numbers.bad_total ?? numbers.bad.length;
 
   async function submit(event) {
     event.preventDefault();

@@ -8,7 +8,7 @@ const CTI = (() => {
 
   function t(key, vars) {
     let s = (STRINGS[lang] && STRINGS[lang][key]) || STRINGS.en[key] || key;
-    for (const [k, v] of Object.entries(vars || {})) s = s.replace(`{${k}}`, v);
+    for (const [k, v] of Object.entries(vars || {})) s = s.replace(`{${k}}`, () => String(v)); // "$&" in v is text
     return s;
   }
 
