@@ -399,3 +399,40 @@ async def test_a_busy_citizen_is_recorded_busy_not_surveyed(db_url: str) -> None
         "the number after its only attempt",
     )
     assert not m.found, str(m)
+
+
+async def test_a_citizen_who_does_not_pick_up_is_recorded_no_answer(db_url: str) -> None:
+    """The citizen's phone rings and nobody picks up: Asterisk gives up after the
+    runner's 30 s (`Timeout`) with CANCEL, the OriginateResponse says Reason 3 (its own
+    ring timeout), the attempt is `no_answer` and, the only attempt allowed, the number
+    ends `failed`."""
+    people = agents({"ready": False}, {"ready": False}, {"ready": False})
+    async with hotline(db_url, people) as line:
+        scenario = SCENARIOS / "survey-noanswer.xml"
+        citizen = trunk_phone(line, "survey-noanswer", scenario, echo=False)
+        cid, _ = await started(line, "Quality of services 2026")
+        try:
+            exit_code: int | None = citizen.wait(90)
+        except subprocess.TimeoutExpired:
+            exit_code = None
+        await line.settle()
+        numbers = await settled(line, cid)
+        attempts = await line.rows("SELECT outcome FROM campaign_attempts ORDER BY id")
+        cel = Cel(line.asterisk.cel_file)
+        messages = citizen.messages()
+        errors = citizen.errors()
+        told = line.cti_events("campaigns.not_answered")
+    m = Findings()
+    m.equal(exit_code, 0, f"the citizen's sipp exit code (errors: {errors[-1500:]!r})")
+    m.check("CANCEL sip:" in messages, "the ringing phone got no CANCEL from Asterisk")
+    trunks = cel.channels("PJSIP/trunk-")
+    m.equal(len(trunks), 1, f"CEL: calls out through the trunk: {trunks}")
+    m.check(not trunks or cel.first("ANSWER", trunks[0]) is None, "CEL: the ringing leg answered")
+    m.equal([t.get("reason") for t in told], [3], "the Originate's reason, as the CTI took it")
+    m.equal(attempts, [{"outcome": "no_answer"}], "campaign_attempts")
+    m.equal(
+        [(n["status"], n["last_outcome"], n["attempts"]) for n in numbers],
+        [("failed", "no_answer", 1)],
+        "the number after its only attempt",
+    )
+    assert not m.found, str(m)
