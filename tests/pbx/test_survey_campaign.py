@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 import struct
 import subprocess
+from dataclasses import dataclass
 
 import pytest
 from celfacts import Cel
 from findings import Findings, poll
-from hotline import Hotline, agents, hotline
+from hotline import Agent, Hotline, agents, hotline
 from peers import trunk_phone
 from sipp import SCENARIOS, Sipp, tone_ulaw
 from test_control import presented, rest
@@ -172,8 +173,7 @@ async def settled(line: Hotline, cid: int) -> list[dict[str, object]]:
 async def test_a_survey_campaign_calls_a_citizen_who_answers_the_questionnaire(
     db_url: str,
 ) -> None:
-    people = agents({"ready": False}, {"ready": False}, {"ready": False})
-    async with hotline(db_url, people) as line:
+    async with hotline(db_url, nobody()) as line:
         citizen = survey_citizen(line)
         cid, path = await started(line, "Quality of services 2026")
         try:
@@ -258,60 +258,102 @@ async def test_a_survey_campaign_calls_a_citizen_who_answers_the_questionnaire(
     assert not m.found, str(m)
 
 
+@dataclass
+class Ran:
+    """A campaign's call to the citizen's phone, as Asterisk and the CTI left it."""
+
+    cid: int
+    exit_code: int | None  # the phone's sipp; None: it did not end in time
+    numbers: list[dict[str, object]]
+    outcomes: list[object]  # the campaign's attempts, in order
+    told: list[dict[str, object]]  # what the runner took from a failed Originate
+    cel: Cel
+    log: str
+    messages: str
+    errors: str
+
+    def findings(self) -> tuple[Findings, str]:
+        """What every such call must show (the phone's scenario ran to its end, the
+        INVITE for his number, one call out through the trunk), and that call's channel."""
+        m = Findings()
+        m.equal(
+            self.exit_code, 0, f"the citizen's sipp exit code (errors: {self.errors[-1500:]!r})"
+        )
+        m.check(f"INVITE sip:{E164}@" in self.messages, "the citizen's phone got no INVITE")
+        trunks = self.cel.channels("PJSIP/trunk-")
+        m.equal(len(trunks), 1, f"CEL: calls out through the trunk: {trunks}")
+        return m, trunks[0] if trunks else ""
+
+
+async def one_call(line: Hotline, citizen: Sipp, wait_s: float = 60) -> Ran:
+    """A campaign of PHONE started; its call followed until the phone's scenario ends
+    and the number is settled."""
+    cid, _ = await started(line, "Quality of services 2026")
+    try:
+        exit_code: int | None = citizen.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        exit_code = None
+    await line.settle()
+    numbers = await settled(line, cid)
+    attempts = await line.rows(
+        "SELECT a.outcome FROM campaign_attempts a JOIN campaign_numbers n"
+        " ON n.id = a.number_id WHERE n.campaign_id = $1 ORDER BY a.id",
+        cid,
+    )
+    return Ran(
+        cid,
+        exit_code,
+        numbers,
+        [a["outcome"] for a in attempts],
+        line.cti_events("campaigns.not_answered"),
+        Cel(line.asterisk.cel_file),
+        line.asterisk.log_text(),
+        citizen.messages(),
+        citizen.errors(),
+    )
+
+
+def nobody() -> list[Agent]:
+    """The agents of a survey scenario: none ready (no agent takes part in a survey)."""
+    return agents({"ready": False}, {"ready": False}, {"ready": False})
+
+
 async def test_a_citizen_who_keys_9_is_never_called_again_by_any_campaign(db_url: str) -> None:
     """Opt-out on the real Asterisk: 9 keyed on the first question ends the call with the
     "you will not be called again" prompt (Asterisk hangs up), the number is kept in
     `survey_opt_outs`, and a second campaign with the same number closes it `opted_out`
     without a call: one INVITE to the trunk in all."""
-    people = agents({"ready": False}, {"ready": False}, {"ready": False})
-    async with hotline(db_url, people) as line:
-        citizen = survey_citizen(line, ("9",))
-        first, _ = await started(line, "Quality of services 2026")
-        try:
-            exit_code: int | None = citizen.wait(60)
-        except subprocess.TimeoutExpired:
-            exit_code = None
-        await line.settle()
-        numbers = await settled(line, first)
+    async with hotline(db_url, nobody()) as line:
+        ran = await one_call(line, survey_citizen(line, ("9",)))
         opted = await line.rows("SELECT phone, campaign_id FROM survey_opt_outs")
         answers = await line.rows("SELECT * FROM campaign_answers")
         second, _ = await started(line, "Health care 2026")
         again = await settled(line, second)
-        attempts = await line.rows(
-            "SELECT n.campaign_id, a.outcome FROM campaign_attempts a"
-            " JOIN campaign_numbers n ON n.id = a.number_id ORDER BY a.id"
-        )
-        cel = Cel(line.asterisk.cel_file)
-        messages = citizen.messages()
-        errors = citizen.errors()
-    m = Findings()
-    m.equal(exit_code, 0, f"the citizen's sipp exit code (errors: {errors[-1500:]!r})")
-    m.check(f"INVITE sip:{E164}@" in messages, "the citizen's phone got no INVITE for his number")
-    trunks = cel.channels("PJSIP/trunk-")
-    m.equal(len(trunks), 1, f"CEL: calls out through the trunk, both campaigns: {trunks}")
-    trunk = trunks[0] if trunks else ""
-    surveyed = [r for r in cel.rows if r.channel == trunk and r.context == "cti-survey-call"]
+        calls_out = Cel(line.asterisk.cel_file).channels("PJSIP/trunk-")
+    m, trunk = ran.findings()
+    m.equal(len(calls_out), 1, f"CEL: calls out through the trunk, both campaigns: {calls_out}")
+    surveyed = [r for r in ran.cel.rows if r.channel == trunk and r.context == "cti-survey-call"]
     keyed = [str(r.extra.get("digit")) for r in surveyed if r.kind == "DTMF"]
     m.equal(keyed, ["9"], "CEL: the digits Asterisk heard in [cti-survey-call]")
     m.check(
-        bool(trunk) and cel.hangup_source(trunk) != trunk,
-        f"CEL: the citizen hung up (source {cel.hangup_source(trunk)!r}): Asterisk did not"
-        " end the call after the opt-out",
+        bool(trunk) and ran.cel.hangup_source(trunk) != trunk,
+        f"CEL: the citizen hung up (source {ran.cel.hangup_source(trunk)!r}): Asterisk did"
+        " not end the call after the opt-out",
     )
     m.equal(
-        [(n["phone"], n["status"], n["last_outcome"], n["attempts"]) for n in numbers],
+        [(n["phone"], n["status"], n["last_outcome"], n["attempts"]) for n in ran.numbers],
         [(E164, "opted_out", "opted_out", 1)],
         "the first campaign's number",
     )
-    m.equal(opted, [{"phone": E164, "campaign_id": first}], "survey_opt_outs")
+    m.equal(ran.outcomes, ["opted_out"], "campaign_attempts")
+    m.equal(opted, [{"phone": E164, "campaign_id": ran.cid}], "survey_opt_outs")
     m.equal(answers, [], "no answer stored for the opt-out key")
     m.equal(
         [(n["phone"], n["status"], n["attempts"]) for n in again],
         [(E164, "opted_out", 0)],
         "the second campaign's number: closed without a call",
     )
-    m.equal(attempts, [{"campaign_id": first, "outcome": "opted_out"}], "campaign_attempts")
-    print(f"\nCEL digits: {keyed}; trunk calls: {len(trunks)}")
+    print(f"\nCEL digits: {keyed}; trunk calls: {len(calls_out)}")
     assert not m.found, str(m)
 
 
@@ -321,38 +363,22 @@ async def test_an_answering_machine_hears_no_questionnaire_and_is_not_counted_an
     """A long greeting (3 s, as a machine's "you have reached ..."): Asterisk's `AMD()`
     says MACHINE, the questionnaire does not run, Asterisk hangs up; the attempt is
     `machine` and, the only attempt allowed, the number ends `failed`."""
-    people = agents({"ready": False}, {"ready": False}, {"ready": False})
-    async with hotline(db_url, people) as line:
-        citizen = survey_citizen(line, (), greeting_s=3.0)
-        cid, _ = await started(line, "Quality of services 2026")
-        try:
-            exit_code: int | None = citizen.wait(60)
-        except subprocess.TimeoutExpired:
-            exit_code = None
-        await line.settle()
-        numbers = await settled(line, cid)
-        attempts = await line.rows("SELECT outcome FROM campaign_attempts ORDER BY id")
+    async with hotline(db_url, nobody()) as line:
+        ran = await one_call(line, survey_citizen(line, (), greeting_s=3.0))
         answers = await line.rows("SELECT * FROM campaign_answers")
-        cel = Cel(line.asterisk.cel_file)
-        log = line.asterisk.log_text()
-        errors = citizen.errors()
-    m = Findings()
-    m.equal(exit_code, 0, f"the citizen's sipp exit code (errors: {errors[-1500:]!r})")
-    trunks = cel.channels("PJSIP/trunk-")
-    m.equal(len(trunks), 1, f"CEL: calls out through the trunk: {trunks}")
-    trunk = trunks[0] if trunks else ""
-    m.check(cel.first("ANSWER", trunk) is not None, "CEL: the machine's leg never answered")
+    m, trunk = ran.findings()
+    m.check(ran.cel.first("ANSWER", trunk) is not None, "CEL: the machine's leg never answered")
     m.check(
-        bool(trunk) and cel.hangup_source(trunk) != trunk,
-        f"CEL: the machine hung up (source {cel.hangup_source(trunk)!r}), not Asterisk",
+        bool(trunk) and ran.cel.hangup_source(trunk) != trunk,
+        f"CEL: the machine hung up (source {ran.cel.hangup_source(trunk)!r}), not Asterisk",
     )
-    amd = re.findall(r"AMD: Channel \[[^\]]*\]\. ([A-Z]+)\b", log)
+    amd = re.findall(r"AMD: Channel \[[^\]]*\]\. ([A-Z]+)\b", ran.log)
     # app_amd logs a machine as "ANSWERING MACHINE: <why>" (AMDSTATUS=MACHINE).
     m.check(amd == ["ANSWERING"], f"Asterisk's log: AMD's verdicts {amd}")
-    m.equal(attempts, [{"outcome": "machine"}], "campaign_attempts")
+    m.equal(ran.outcomes, ["machine"], "campaign_attempts")
     m.equal(answers, [], "no answer stored")
     m.equal(
-        [(n["status"], n["last_outcome"], n["attempts"]) for n in numbers],
+        [(n["status"], n["last_outcome"], n["attempts"]) for n in ran.numbers],
         [("failed", "machine", 1)],
         "the number after its only attempt",
     )
@@ -365,39 +391,22 @@ async def test_a_busy_citizen_is_recorded_busy_not_surveyed(db_url: str) -> None
     fails with Reason 0, the CTI takes busy (5) from the channel's hang-up cause 17
     (cti.ami.causes), the attempt is `busy` and, the only attempt allowed, the number
     ends `failed`; no call reached the questionnaire."""
-    people = agents({"ready": False}, {"ready": False}, {"ready": False})
-    async with hotline(db_url, people) as line:
-        citizen = trunk_phone(line, "survey-busy", SCENARIOS / "survey-busy.xml", echo=False)
-        cid, _ = await started(line, "Quality of services 2026")
-        try:
-            exit_code: int | None = citizen.wait(60)
-        except subprocess.TimeoutExpired:
-            exit_code = None
-        await line.settle()
-        numbers = await settled(line, cid)
-        attempts = await line.rows("SELECT outcome FROM campaign_attempts ORDER BY id")
-        cel = Cel(line.asterisk.cel_file)
-        messages = citizen.messages()
-        errors = citizen.errors()
-        told = line.cti_events("campaigns.not_answered")
-    print(f"\nthe runner was told: {told}")
-    m = Findings()
-    m.equal(exit_code, 0, f"the citizen's sipp exit code (errors: {errors[-1500:]!r})")
-    m.check(f"INVITE sip:{E164}@" in messages, "the citizen's phone got no INVITE for his number")
-    trunks = cel.channels("PJSIP/trunk-")
-    m.equal(len(trunks), 1, f"CEL: calls out through the trunk: {trunks}")
-    trunk = trunks[0] if trunks else ""
-    m.check(cel.first("ANSWER", trunk) is None, "CEL: the busy leg answered")
-    surveyed = [r for r in cel.rows if r.context == "cti-survey-call"]
+    async with hotline(db_url, nobody()) as line:
+        phone = trunk_phone(line, "survey-busy", SCENARIOS / "survey-busy.xml", echo=False)
+        ran = await one_call(line, phone)
+    m, trunk = ran.findings()
+    m.check(ran.cel.first("ANSWER", trunk) is None, "CEL: the busy leg answered")
+    surveyed = [r for r in ran.cel.rows if r.context == "cti-survey-call"]
     m.equal(surveyed, [], "CEL: a busy call reached [cti-survey-call]")
     # Asterisk's OriginateResponse says Reason 0 for the 486; the channel's Hangup, 17.
-    m.equal([t.get("reason") for t in told], [5], "the Originate's reason, as the CTI took it")
-    m.equal(attempts, [{"outcome": "busy"}], "campaign_attempts")
+    m.equal([t.get("reason") for t in ran.told], [5], "the Originate's reason, as the CTI took it")
+    m.equal(ran.outcomes, ["busy"], "campaign_attempts")
     m.equal(
-        [(n["status"], n["last_outcome"], n["attempts"]) for n in numbers],
+        [(n["status"], n["last_outcome"], n["attempts"]) for n in ran.numbers],
         [("failed", "busy", 1)],
         "the number after its only attempt",
     )
+    print(f"\nthe runner was told: {ran.told}")
     assert not m.found, str(m)
 
 
@@ -406,32 +415,17 @@ async def test_a_citizen_who_does_not_pick_up_is_recorded_no_answer(db_url: str)
     runner's 30 s (`Timeout`) with CANCEL, the OriginateResponse says Reason 3 (its own
     ring timeout), the attempt is `no_answer` and, the only attempt allowed, the number
     ends `failed`."""
-    people = agents({"ready": False}, {"ready": False}, {"ready": False})
-    async with hotline(db_url, people) as line:
+    async with hotline(db_url, nobody()) as line:
         scenario = SCENARIOS / "survey-noanswer.xml"
-        citizen = trunk_phone(line, "survey-noanswer", scenario, echo=False)
-        cid, _ = await started(line, "Quality of services 2026")
-        try:
-            exit_code: int | None = citizen.wait(90)
-        except subprocess.TimeoutExpired:
-            exit_code = None
-        await line.settle()
-        numbers = await settled(line, cid)
-        attempts = await line.rows("SELECT outcome FROM campaign_attempts ORDER BY id")
-        cel = Cel(line.asterisk.cel_file)
-        messages = citizen.messages()
-        errors = citizen.errors()
-        told = line.cti_events("campaigns.not_answered")
-    m = Findings()
-    m.equal(exit_code, 0, f"the citizen's sipp exit code (errors: {errors[-1500:]!r})")
-    m.check("CANCEL sip:" in messages, "the ringing phone got no CANCEL from Asterisk")
-    trunks = cel.channels("PJSIP/trunk-")
-    m.equal(len(trunks), 1, f"CEL: calls out through the trunk: {trunks}")
-    m.check(not trunks or cel.first("ANSWER", trunks[0]) is None, "CEL: the ringing leg answered")
-    m.equal([t.get("reason") for t in told], [3], "the Originate's reason, as the CTI took it")
-    m.equal(attempts, [{"outcome": "no_answer"}], "campaign_attempts")
+        phone = trunk_phone(line, "survey-noanswer", scenario, echo=False)
+        ran = await one_call(line, phone, wait_s=90)
+    m, trunk = ran.findings()
+    m.check("CANCEL sip:" in ran.messages, "the ringing phone got no CANCEL from Asterisk")
+    m.check(ran.cel.first("ANSWER", trunk) is None, "CEL: the ringing leg answered")
+    m.equal([t.get("reason") for t in ran.told], [3], "the Originate's reason, as the CTI took it")
+    m.equal(ran.outcomes, ["no_answer"], "campaign_attempts")
     m.equal(
-        [(n["status"], n["last_outcome"], n["attempts"]) for n in numbers],
+        [(n["status"], n["last_outcome"], n["attempts"]) for n in ran.numbers],
         [("failed", "no_answer", 1)],
         "the number after its only attempt",
     )
