@@ -57,37 +57,46 @@ window.CampaignForm = (() => {
     form.querySelector('[data-source="query"]').classList.toggle("hidden", !["cases", "calls"].includes(source));
   }
 
-  // A refused field, marked where it is and named in the page's language:
-  // "questionnaire.questions.1.prompt" -> the second question's prompt.
-  function fieldOf(path) {
+  // The input a server's field path names: "questionnaire.questions.1.prompt" -> the
+  // second question's prompt; a refusal of the questions as a whole -> the first one.
+  function inputOf(path) {
     const q = /^questionnaire\.questions\.(\d+)\.(\w+)/.exec(path);
     if (q) {
-      const row = questions.children[Number(q[1])];
       const name = { id: "qid", kind: "kind", prompt: "prompt" }[q[2]] || "prompt";
-      return [row && row.querySelector(`[name="${name}"]`), t("cp_f_question_n", { n: Number(q[1]) + 1 })];
+      return questions.children[Number(q[1])]?.querySelector(`[name="${name}"]`) || null;
     }
     if (path === "questionnaire" || path.startsWith("questionnaire.questions")) {
-      return [questions.querySelector("input"), t("cp_f_questions")]; // all of them: unique ids, how many
+      return questions.querySelector("input"); // unique columns, how many questions
     }
     const top = path.split(".")[0];
-    const name = { retry_after_s: "retry_min", end: "to", start: "from" }[top] || top;
-    const input = form.elements[name] || (top === "questionnaire" ? form.elements.language : null);
-    const label = input && input.closest("label");
-    return [input, label ? label.querySelector("span").textContent : path];
+    const name = { retry_after_s: "retry_min", end: "to", start: "from", questionnaire: "language" }[top] || top;
+    return form.elements[name] || null;
+  }
+
+  // What a person calls a field: its label, or "question 2" for a question's.
+  function labelOf(input) {
+    const row = input.closest(".cp-q");
+    if (row) return t("cp_f_question_n", { n: [...questions.children].indexOf(row) + 1 });
+    return input.closest("label").querySelector("span").textContent;
+  }
+
+  // The form's one way to say what is wrong: `why` first, then the fields to check
+  // (marked; the first focused when `focus`). A field given as a path without an input
+  // on the page is named by its path.
+  function show(fields, why, focus) {
+    fields.forEach((f) => { if (typeof f !== "string") f.setAttribute("aria-invalid", "true"); });
+    const names = [...new Set(fields.map((f) => (typeof f === "string" ? f : labelOf(f))))];
+    const parts = [...new Set(why)];
+    if (names.length) parts.push(t("err_field", { field: names.join(", ") }));
+    form.querySelector("#cp-form-error").textContent = parts.join(" · ");
+    if (focus) form.querySelector('[aria-invalid="true"]')?.focus();
   }
 
   function refused(e, first = true) {
     if (first) said = () => refused(e, false);
-    const fields = (e && e.fields) || (e && e.code === "unknown_calendar" ? [{ path: "calendar" }] : []);
-    const named = fields.map((f) => {
-      const [input, label] = fieldOf(f.path);
-      if (input) input.setAttribute("aria-invalid", "true");
-      return label;
-    });
-    let text = CTI.errorText({ code: e && e.code });
-    if (named.length) text += ` · ${t("err_field", { field: [...new Set(named)].join(", ") })}`;
-    form.querySelector("#cp-form-error").textContent = text;
-    if (first) form.querySelector('[aria-invalid="true"]')?.focus();
+    const paths = ((e && e.fields) || (e && e.code === "unknown_calendar" ? [{ path: "calendar" }] : []))
+      .map((f) => f.path);
+    show(paths.map((p) => inputOf(p) || p), [CTI.errorText({ code: e && e.code })], first);
   }
 
   function spec() {
@@ -124,15 +133,7 @@ window.CampaignForm = (() => {
     const f = form.elements;
     const source = f.source.value;
     if (source === "file") {
-      const file = f.file.files[0];
-      const r = await fetch(`/api/v1/campaigns/${id}/numbers`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${CTI.token()}`, "Content-Type": "text/csv" },
-        body: await file.text(),
-      });
-      const data = await r.json().catch(() => ({ code: r.status === 413 ? "list_too_large" : "" }));
-      if (!r.ok) throw data;
-      return data;
+      return api("POST", `/api/v1/campaigns/${id}/numbers`, await f.file.files[0].text(), "text/csv");
     }
     if (source === "none") return null;
     const query = { source, ...period() };
@@ -171,15 +172,7 @@ window.CampaignForm = (() => {
       seen.add(input.value.trim());
     }
     if (!missing.length) return true;
-    missing.forEach((i) => i.setAttribute("aria-invalid", "true"));
-    const names = missing.map((i) => {
-      const row = i.closest(".cp-q");
-      if (row) return t("cp_f_question_n", { n: [...questions.children].indexOf(row) + 1 });
-      return i.closest("label").querySelector("span").textContent;
-    });
-    form.querySelector("#cp-form-error").textContent =
-      [...new Set(why), t("err_field", { field: [...new Set(names)].join(", ") })].join(" · ");
-    missing[0].focus();
+    show(missing, why, true);
     return false;
   }
 

@@ -137,10 +137,13 @@ const CTI = (() => {
     }
   }
 
-  async function api(method, path, body) {
+  /** A REST call: `body` goes as JSON, or as it is when `type` names its content type
+   *  (a CSV list). A refusal throws ApiError with the server's code and fields. */
+  async function api(method, path, body, contentType) {
     const headers = { Authorization: `Bearer ${token()}` };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (body !== undefined) headers["Content-Type"] = contentType || "application/json";
+    const sent = body === undefined || contentType ? body : JSON.stringify(body);
+    const r = await fetch(path, { method, headers, body: sent });
     if (r.status === 401) {
       sessionStorage.removeItem("cti.token");
       location.href = "/?next=" + encodeURIComponent(location.pathname);
